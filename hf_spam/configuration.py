@@ -1,0 +1,93 @@
+"""Configuration of the book's GPT, in the book's words and in transformers' words.
+
+The field names are the ones of chapter 4 (`emb_dim`, `n_heads`, ...) so the code reads like the
+book; `attribute_map` adds the standard names (`hidden_size`, `num_hidden_layers`, ...) that
+transformers, accelerate and peft utilities look for.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from transformers import PretrainedConfig
+
+# The four sizes OpenAI released, as in the book's `model_configs` table.
+GPT2_PRESETS: dict[str, dict[str, int]] = {
+    "gpt2": {"emb_dim": 768, "n_layers": 12, "n_heads": 12},  # 124M
+    "gpt2-medium": {"emb_dim": 1024, "n_layers": 24, "n_heads": 16},  # 355M
+    "gpt2-large": {"emb_dim": 1280, "n_layers": 36, "n_heads": 20},  # 774M
+    "gpt2-xl": {"emb_dim": 1600, "n_layers": 48, "n_heads": 25},  # 1558M
+}
+
+
+class GPTConfig(PretrainedConfig):
+    r"""Configuration of [`GPTModel`] and its heads.
+
+    Args:
+        vocab_size: Number of tokens of the BPE vocabulary (GPT-2: 50257).
+        context_length: Longest sequence the positional embedding covers (GPT-2: 1024).
+        emb_dim: Width of the embeddings and of every transformer block.
+        n_heads: Number of attention heads; must divide `emb_dim`.
+        n_layers: Number of transformer blocks.
+        drop_rate: Dropout after the embeddings, on the attention weights and on each shortcut.
+            The book fine-tunes with 0.0.
+        qkv_bias: Whether the query/key/value projections have a bias (GPT-2's do).
+        layer_norm_eps: Epsilon of the layer norms (the book's `eps=1e-5`).
+        initializer_range: Standard deviation of the normal initialiser for fresh weights.
+        tie_word_embeddings: Whether `GPTForCausalLM.out_head` shares `tok_emb`'s weight (GPT-2
+            does).
+    """
+
+    model_type: ClassVar[str] = "hf_spam_gpt"
+    keys_to_ignore_at_inference: ClassVar[list[str]] = ["past_key_values"]
+    attribute_map: ClassVar[dict[str, str]] = {
+        "hidden_size": "emb_dim",
+        "num_hidden_layers": "n_layers",
+        "num_attention_heads": "n_heads",
+        "max_position_embeddings": "context_length",
+    }
+
+    vocab_size: int = 50257
+    context_length: int = 1024
+    emb_dim: int = 768
+    n_heads: int = 12
+    n_layers: int = 12
+    drop_rate: float = 0.0
+    qkv_bias: bool = True
+    layer_norm_eps: float = 1e-5
+    initializer_range: float = 0.02
+    use_cache: bool = True
+    bos_token_id: int | None = 50256
+    eos_token_id: int | None = 50256
+    pad_token_id: int | None = 50256
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if self.emb_dim % self.n_heads != 0:
+            raise ValueError(
+                f"emb_dim ({self.emb_dim}) must be divisible by n_heads ({self.n_heads})"
+            )
+        super().__post_init__(**kwargs)
+        if self.id2label and not self.label2id:
+            # `evaluate`'s evaluator and label-aware code read label2id; keep it in step.
+            self.label2id = {label: int(i) for i, label in self.id2label.items()}
+
+    @property
+    def head_dim(self) -> int:
+        return self.emb_dim // self.n_heads
+
+    @classmethod
+    def from_preset(cls, name: str, **kwargs: Any) -> GPTConfig:
+        """The configuration of one of OpenAI's GPT-2 sizes (`gpt2`, `gpt2-medium`, ...).
+
+        A Hub id such as `openai-community/gpt2-large` is accepted too; `kwargs` override fields.
+        """
+        key = name.rsplit("/", 1)[-1]
+        if key not in GPT2_PRESETS:
+            raise ValueError(
+                f"Unknown GPT-2 preset {name!r}; expected one of {sorted(GPT2_PRESETS)}"
+            )
+        return cls(**{**GPT2_PRESETS[key], **kwargs})
+
+
+__all__ = ["GPT2_PRESETS", "GPTConfig"]

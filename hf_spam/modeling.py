@@ -1,0 +1,415 @@
+"""The GPT of *Build a Large Language Model (From Scratch)*, chapters 3-6, as a transformers model.
+
+Read top to bottom it is the book's architecture with the book's names (`tok_emb`, `pos_emb`,
+`trf_blocks`, `final_norm`, `W_query`, `out_head`), plus what a `PreTrainedModel` needs to work
+with `Trainer`, `pipeline()`, `generate()` and the Hub:
+
+* attention goes through `torch.nn.functional.scaled_dot_product_attention`, honours an
+  `attention_mask`, and reads position ids from that mask, so left- and right-padded batches give
+  the same numbers;
+* the classification head reads the *last real token*, found from the mask: GPT-2 pads with its
+  end-of-text token, which may also occur inside a text, so the pad id cannot tell;
+* `GPTForCausalLM` keeps a key/value cache so `generate()` is incremental.
+
+This file imports only torch, transformers and `.configuration`: it is the code that travels to
+the Hub for `trust_remote_code=True`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPast,
+    CausalLMOutputWithPast,
+    SequenceClassifierOutput,
+)
+
+from .configuration import GPTConfig
+
+
+class LayerNorm(nn.Module):
+    """Layer normalisation with the book's trainable `scale` and `shift`."""
+
+    def __init__(self, emb_dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.scale = nn.Parameter(torch.ones(emb_dim))
+        self.shift = nn.Parameter(torch.zeros(emb_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Same maths as the book's mean/var formula, in one fused kernel.
+        return F.layer_norm(x, x.shape[-1:], self.scale, self.shift, self.eps)
+
+
+class GELU(nn.Module):
+    """GELU with the tanh approximation GPT-2 was trained with."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(x, approximate="tanh")
+
+
+class FeedForward(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(cfg.emb_dim, 4 * cfg.emb_dim),
+            GELU(),
+            nn.Linear(4 * cfg.emb_dim, cfg.emb_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class MultiHeadAttention(nn.Module):
+    """Causal multi-head self-attention (chapter 3), computed by SDPA."""
+
+    def __init__(self, cfg: GPTConfig, layer_idx: int = 0):
+        super().__init__()
+        d_out = cfg.emb_dim
+        self.num_heads = cfg.n_heads
+        self.head_dim = d_out // cfg.n_heads
+        self.layer_idx = layer_idx
+        self.W_query = nn.Linear(cfg.emb_dim, d_out, bias=cfg.qkv_bias)
+        self.W_key = nn.Linear(cfg.emb_dim, d_out, bias=cfg.qkv_bias)
+        self.W_value = nn.Linear(cfg.emb_dim, d_out, bias=cfg.qkv_bias)
+        self.out_proj = nn.Linear(d_out, d_out)
+        self.dropout = cfg.drop_rate
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
+    ) -> torch.Tensor:
+        b, num_tokens, _ = x.shape
+
+        def split_heads(t: torch.Tensor) -> torch.Tensor:
+            # (b, num_tokens, d_out) -> (b, num_heads, num_tokens, head_dim)
+            return t.view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
+
+        queries = split_heads(self.W_query(x))
+        keys = split_heads(self.W_key(x))
+        values = split_heads(self.W_value(x))
+        if past_key_values is not None:
+            keys, values = past_key_values.update(keys, values, self.layer_idx)
+
+        context = F.scaled_dot_product_attention(
+            queries,
+            keys,
+            values,
+            attn_mask=attn_mask,
+            dropout_p=self.dropout if self.training else 0.0,
+            # Without an explicit mask (no padding, no cache) SDPA's causal kernel is fastest.
+            is_causal=attn_mask is None and num_tokens > 1,
+        )
+        context = context.transpose(1, 2).reshape(b, num_tokens, -1)
+        return self.out_proj(context)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm block: x + att(norm1(x)), then x + ff(norm2(x)) (chapter 4)."""
+
+    def __init__(self, cfg: GPTConfig, layer_idx: int = 0):
+        super().__init__()
+        self.att = MultiHeadAttention(cfg, layer_idx)
+        self.ff = FeedForward(cfg)
+        self.norm1 = LayerNorm(cfg.emb_dim, cfg.layer_norm_eps)
+        self.norm2 = LayerNorm(cfg.emb_dim, cfg.layer_norm_eps)
+        self.drop_shortcut = nn.Dropout(cfg.drop_rate)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
+    ) -> torch.Tensor:
+        x = x + self.drop_shortcut(self.att(self.norm1(x), attn_mask, past_key_values))
+        x = x + self.drop_shortcut(self.ff(self.norm2(x)))
+        return x
+
+
+def position_ids_from_attention_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position of each token among the real tokens of its row (padding counts no positions).
+
+    Left padding then shifts nothing: the first real token is at position 0 either way.
+    """
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Index of the last real token of each row, for left or right padding."""
+    positions = torch.arange(attention_mask.shape[-1], device=attention_mask.device)
+    return (positions * attention_mask.bool()).argmax(-1)
+
+
+def build_attention_mask(
+    attention_mask: torch.Tensor, query_length: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """4-D additive mask for SDPA from a 2-D padding mask covering cached and new tokens.
+
+    A query sees a key when the key is not in its future and is a real token. Each query also
+    sees itself, so rows of padding queries never turn into NaNs (their outputs are ignored).
+    """
+    key_length = attention_mask.shape[-1]
+    device = attention_mask.device
+    query_pos = torch.arange(key_length - query_length, key_length, device=device)[:, None]
+    key_pos = torch.arange(key_length, device=device)[None, :]
+    allowed = (key_pos <= query_pos) & attention_mask.bool()[:, None, None, :]
+    allowed = allowed | (key_pos == query_pos)
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
+    return mask.masked_fill(~allowed, torch.finfo(dtype).min)
+
+
+class GPTPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and the hooks transformers needs; see the heads below."""
+
+    config_class = GPTConfig
+    config: GPTConfig
+    base_model_prefix = "gpt"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = False
+    _no_split_modules = ["TransformerBlock"]
+    _supports_sdpa = True
+    _skip_keys_device_placement = ["past_key_values"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        # transformers' `init` functions skip tensors already loaded from a checkpoint.
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, LayerNorm):
+            init.ones_(module.scale)
+            init.zeros_(module.shift)
+        if isinstance(module, (MultiHeadAttention, FeedForward)):
+            # GPT-2's scaled init of the projections that feed the residual stream.
+            out = module.out_proj if isinstance(module, MultiHeadAttention) else module.layers[2]
+            init.normal_(out.weight, mean=0.0, std=std / math.sqrt(2 * self.config.n_layers))
+
+    @classmethod
+    def from_openai_gpt2(
+        cls,
+        name_or_path: str,
+        config: GPTConfig | None = None,
+        **config_overrides: Any,
+    ) -> GPTPreTrainedModel:
+        """Build this model with OpenAI's GPT-2 weights from a Hub id, a folder or a file.
+
+        Sizes come from the checkpoint (its `config.json`, else its tensor shapes) unless
+        `config` is given; `config_overrides` set other fields, e.g. `num_labels=2`. Heads that
+        GPT-2 lacks (the classifier's `out_head`) start fresh. Needs the `hf_spam` package.
+        """
+        try:  # absolute and guarded: this file also runs from the Hub without hf_spam installed
+            from hf_spam.weights import load_openai_gpt2
+        except ImportError as err:
+            raise ImportError("from_openai_gpt2 needs the hf_spam package installed") from err
+        return load_openai_gpt2(cls, name_or_path, config=config, **config_overrides)
+
+
+class GPTModel(GPTPreTrainedModel):
+    """Embeddings, transformer blocks and the final norm: hidden states for any head."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__(config)
+        self.tok_emb = nn.Embedding(config.vocab_size, config.emb_dim)
+        self.pos_emb = nn.Embedding(config.context_length, config.emb_dim)
+        self.drop_emb = nn.Dropout(config.drop_rate)
+        self.trf_blocks = nn.ModuleList(
+            [TransformerBlock(config, layer_idx=i) for i in range(config.n_layers)]
+        )
+        self.final_norm = LayerNorm(config.emb_dim, config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.tok_emb
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.tok_emb = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPast:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds")
+        tok_embeds = self.tok_emb(input_ids) if inputs_embeds is None else inputs_embeds
+        batch_size, num_tokens = tok_embeds.shape[:2]
+        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        total_length = past_length + num_tokens
+        if total_length > self.config.context_length:
+            raise ValueError(
+                f"Sequence of {total_length} tokens is longer than the model's context_length "
+                f"({self.config.context_length}); truncate the input"
+            )
+        if use_cache and past_key_values is None:
+            past_key_values = DynamicCache(config=self.config)
+
+        padded = attention_mask is not None and not bool(attention_mask.bool().all())
+        if position_ids is None:
+            if padded:
+                position_ids = position_ids_from_attention_mask(attention_mask)[:, -num_tokens:]
+            else:
+                position_ids = torch.arange(past_length, total_length, device=tok_embeds.device)
+                position_ids = position_ids.unsqueeze(0)
+        attn_mask = None
+        if padded or (past_length > 0 and num_tokens > 1):
+            if attention_mask is None:
+                attention_mask = torch.ones(batch_size, total_length, device=tok_embeds.device)
+            attn_mask = build_attention_mask(attention_mask, num_tokens, tok_embeds.dtype)
+
+        x = self.drop_emb(tok_embeds + self.pos_emb(position_ids))
+        all_hidden_states: tuple[torch.Tensor, ...] = ()
+        for block in self.trf_blocks:
+            if output_hidden_states:
+                all_hidden_states += (x,)
+            x = block(x, attn_mask, past_key_values if use_cache else None)
+        x = self.final_norm(x)
+        if output_hidden_states:
+            all_hidden_states += (x,)
+
+        return BaseModelOutputWithPast(
+            last_hidden_state=x,
+            past_key_values=past_key_values if use_cache else None,
+            hidden_states=all_hidden_states if output_hidden_states else None,
+        )
+
+
+class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
+    """The book's `GPTModel` with its `out_head` over the vocabulary, tied to `tok_emb`."""
+
+    _tied_weights_keys = {"out_head.weight": "gpt.tok_emb.weight"}
+
+    def __init__(self, config: GPTConfig):
+        super().__init__(config)
+        self.gpt = GPTModel(config)
+        self.out_head = nn.Linear(config.emb_dim, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.out_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.out_head = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> CausalLMOutputWithPast:
+        outputs = self.gpt(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            output_hidden_states=output_hidden_states,
+        )
+        logits = self.out_head(outputs.last_hidden_state)
+        loss = None
+        if labels is not None:
+            # Next-token prediction: position t predicts token t + 1 (chapter 5).
+            loss = F.cross_entropy(
+                logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100
+            )
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+        )
+
+
+class GPTForSequenceClassification(GPTPreTrainedModel):
+    """The chapter 6 classifier: a fresh `out_head` read at the last real token."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.gpt = GPTModel(config)
+        self.out_head = nn.Linear(config.emb_dim, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> SequenceClassifierOutput:
+        outputs = self.gpt(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            use_cache=False,
+            output_hidden_states=output_hidden_states,
+        )
+        hidden = outputs.last_hidden_state
+        if attention_mask is None:
+            last = torch.full((hidden.shape[0],), hidden.shape[1] - 1, device=hidden.device)
+        else:
+            last = last_token_index(attention_mask.to(hidden.device))
+        # Only the last real token's state reaches the head, as in the book's `logits[:, -1, :]`.
+        logits = self.out_head(hidden[torch.arange(hidden.shape[0], device=hidden.device), last])
+        loss = self.classification_loss(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states
+        )
+
+    def classification_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Loss by transformers' `problem_type` convention, inferred from the labels if unset."""
+        if self.config.problem_type is None:
+            if self.num_labels == 1:
+                self.config.problem_type = "regression"
+            elif labels.dtype in (torch.long, torch.int):
+                self.config.problem_type = "single_label_classification"
+            else:
+                self.config.problem_type = "multi_label_classification"
+        logits = logits.float()
+        if self.config.problem_type == "regression":
+            return F.mse_loss(logits.squeeze(-1), labels.float().view(-1))
+        if self.config.problem_type == "single_label_classification":
+            return F.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
+        return F.binary_cross_entropy_with_logits(logits, labels.float())
+
+
+__all__ = [
+    "GPTForCausalLM",
+    "GPTForSequenceClassification",
+    "GPTModel",
+    "GPTPreTrainedModel",
+]
