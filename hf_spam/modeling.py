@@ -180,6 +180,8 @@ class GPTPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["TransformerBlock"]
     _supports_sdpa = True
     _skip_keys_device_placement = ["past_key_values"]
+    # Losses are means over the batch; `Trainer` must not rescale them as token sums.
+    accepts_loss_kwargs = False
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -249,12 +251,24 @@ class GPTModel(GPTPreTrainedModel):
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        block_inputs: torch.Tensor | None = None,
+        start_block: int = 0,
+        stop_block: int | None = None,
         **kwargs: Any,
     ) -> BaseModelOutputWithPast:
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of input_ids or inputs_embeds")
-        tok_embeds = self.tok_emb(input_ids) if inputs_embeds is None else inputs_embeds
-        batch_size, num_tokens = tok_embeds.shape[:2]
+        r"""
+        block_inputs (`torch.Tensor` of shape `(batch, num_tokens, emb_dim)`, *optional*):
+            Hidden states entering block `start_block`, computed earlier (e.g. the output of a
+            frozen trunk, cached across epochs); replaces `input_ids` and the embeddings.
+        start_block / stop_block (`int`, *optional*):
+            Run only blocks `start_block .. stop_block - 1`. With `stop_block` set, the result is
+            the raw input of block `stop_block` (no final norm): the value to cache.
+        """
+        given = [t for t in (input_ids, inputs_embeds, block_inputs) if t is not None]
+        if len(given) != 1:
+            raise ValueError("Pass exactly one of input_ids, inputs_embeds or block_inputs")
+        batch_size, num_tokens = given[0].shape[:2]
+        device = given[0].device
         past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
         total_length = past_length + num_tokens
         if total_length > self.config.context_length:
@@ -266,25 +280,33 @@ class GPTModel(GPTPreTrainedModel):
             past_key_values = DynamicCache(config=self.config)
 
         padded = attention_mask is not None and not bool(attention_mask.bool().all())
-        if position_ids is None:
-            if padded:
-                position_ids = position_ids_from_attention_mask(attention_mask)[:, -num_tokens:]
-            else:
-                position_ids = torch.arange(past_length, total_length, device=tok_embeds.device)
-                position_ids = position_ids.unsqueeze(0)
         attn_mask = None
         if padded or (past_length > 0 and num_tokens > 1):
             if attention_mask is None:
-                attention_mask = torch.ones(batch_size, total_length, device=tok_embeds.device)
-            attn_mask = build_attention_mask(attention_mask, num_tokens, tok_embeds.dtype)
+                attention_mask = torch.ones(batch_size, total_length, device=device)
+            dtype = block_inputs.dtype if block_inputs is not None else self.tok_emb.weight.dtype
+            attn_mask = build_attention_mask(attention_mask, num_tokens, dtype)
 
-        x = self.drop_emb(tok_embeds + self.pos_emb(position_ids))
+        if block_inputs is not None:
+            x = block_inputs
+        else:
+            if position_ids is None:
+                if padded:
+                    position_ids = position_ids_from_attention_mask(attention_mask)
+                    position_ids = position_ids[:, -num_tokens:]
+                else:
+                    position_ids = torch.arange(past_length, total_length, device=device)
+                    position_ids = position_ids.unsqueeze(0)
+            tok_embeds = self.tok_emb(input_ids) if inputs_embeds is None else inputs_embeds
+            x = self.drop_emb(tok_embeds + self.pos_emb(position_ids))
+
         all_hidden_states: tuple[torch.Tensor, ...] = ()
-        for block in self.trf_blocks:
+        for block in self.trf_blocks[start_block:stop_block]:
             if output_hidden_states:
                 all_hidden_states += (x,)
             x = block(x, attn_mask, past_key_values if use_cache else None)
-        x = self.final_norm(x)
+        if stop_block is None:
+            x = self.final_norm(x)
         if output_hidden_states:
             all_hidden_states += (x,)
 
@@ -368,8 +390,13 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        block_inputs: torch.Tensor | None = None,
+        start_block: int = 0,
         **kwargs: Any,
     ) -> SequenceClassifierOutput:
+        r"""
+        block_inputs, start_block: resume from cached hidden states, see `GPTModel.forward`.
+        """
         outputs = self.gpt(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -377,6 +404,8 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
             inputs_embeds=inputs_embeds,
             use_cache=False,
             output_hidden_states=output_hidden_states,
+            block_inputs=block_inputs,
+            start_block=start_block,
         )
         hidden = outputs.last_hidden_state
         if attention_mask is None:

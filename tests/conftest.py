@@ -127,3 +127,29 @@ def load_script(name: str):
     sys.modules[module_name] = module  # dataclasses look their module up while being built
     spec.loader.exec_module(module)
     return module
+
+
+SPAM_WORDS = ["WIN", "free", "prize", "call", "now", "txt", "claim", "cash", "urgent", "offer"]
+HAM_WORDS = ["see", "you", "at", "home", "later", "mum", "dinner", "ok", "thanks", "tomorrow"]
+
+
+def write_spam_fixture(path: Path, rows: int = 160, seed: int = 0) -> Path:
+    """A small CSV of synthetic ham/spam texts (columns text,label) that a tiny model can learn."""
+    import csv
+    import random
+
+    rng = random.Random(seed)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for i in range(rows):
+            label = "spam" if i % 2 else "ham"
+            words = SPAM_WORDS if label == "spam" else HAM_WORDS
+            text = " ".join(rng.choice(words) for _ in range(rng.randint(3, 12)))
+            writer.writerow([text, label])
+    return path
+
+
+@pytest.fixture(scope="session")
+def spam_csv(tmp_path_factory, tiktoken_available) -> Path:
+    return write_spam_fixture(tmp_path_factory.mktemp("fixture") / "spam.csv")

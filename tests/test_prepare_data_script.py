@@ -1,0 +1,69 @@
+"""End-to-end tests of scripts/prepare_data.py (run in-process through its `main`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "prepare_data.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("prepare_data_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def test_prints_the_summary_and_saves(
+    script, sms_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture, tiktoken_available: None
+) -> None:
+    out = tmp_path / "prepared"
+    argv = ["--dataset", str(sms_file), "--padding", "longest_train", "--save_to_disk", str(out)]
+    argv += ["--data_cache_dir", str(tmp_path / "cache")]
+    assert script.main(argv) == 0
+    printed = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in printed.splitlines() if line.strip()}
+    assert rows["split"][:4] == ["split", "ham", "spam", "total"]
+    assert [int(rows[split][3]) for split in ("train", "validation", "test")] == [1045, 149, 300]
+    assert int(rows["train"][1]) + int(rows["validation"][1]) + int(rows["test"][1]) == 747
+    assert "Rows read: 5574" in printed
+    assert "test in train" in printed
+    saved = datasets.load_from_disk(str(out))
+    assert {split: ds.num_rows for split, ds in saved.items()} == {
+        "train": 1045,
+        "validation": 149,
+        "test": 300,
+    }
+    assert saved["train"].features["label"].names == ["ham", "spam"]
+
+
+def test_refuses_a_non_empty_target_before_any_work(
+    script, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "prepared"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    argv = ["--dataset", str(tmp_path / "missing.csv"), "--save_to_disk", str(out)]
+    assert script.main(argv) == 1
+    assert "exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_bad_input_is_reported_without_traceback(
+    script, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    path = tmp_path / "SMSSpamCollection"
+    path.write_text("ham\tfine\nspam without a tab\n")
+    out = tmp_path / "prepared"
+    argv = ["--dataset", str(path), "--save_to_disk", str(out), "--data_cache_dir", str(tmp_path)]
+    assert script.main(argv) == 1
+    assert "SMSSpamCollection, line 2: no tab found" in capsys.readouterr().err
+    assert not out.exists()
