@@ -89,14 +89,18 @@ class MultiHeadAttention(nn.Module):
         x: torch.Tensor,
         attn_mask: torch.Tensor | None = None,
         past_key_values: Cache | None = None,
+        query_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """Self-attention of `x`; with `query_index` (one position per row) only that position
+        asks, which is all a classifier needs from the last block."""
         b, num_tokens, _ = x.shape
 
         def split_heads(t: torch.Tensor) -> torch.Tensor:
-            # (b, num_tokens, d_out) -> (b, num_heads, num_tokens, head_dim)
-            return t.view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
+            # (b, tokens, d_out) -> (b, num_heads, tokens, head_dim)
+            return t.view(b, t.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
 
-        queries = split_heads(self.W_query(x))
+        x_query = x if query_index is None else x[torch.arange(b), query_index].unsqueeze(1)
+        queries = split_heads(self.W_query(x_query))
         keys = split_heads(self.W_key(x))
         values = split_heads(self.W_value(x))
         if past_key_values is not None:
@@ -109,9 +113,9 @@ class MultiHeadAttention(nn.Module):
             attn_mask=attn_mask,
             dropout_p=self.dropout if self.training else 0.0,
             # Without an explicit mask (no padding, no cache) SDPA's causal kernel is fastest.
-            is_causal=attn_mask is None and num_tokens > 1,
+            is_causal=attn_mask is None and queries.shape[2] > 1,
         )
-        context = context.transpose(1, 2).reshape(b, num_tokens, -1)
+        context = context.transpose(1, 2).reshape(b, queries.shape[2], -1)
         return self.out_proj(context)
 
 
@@ -131,8 +135,15 @@ class TransformerBlock(nn.Module):
         x: torch.Tensor,
         attn_mask: torch.Tensor | None = None,
         past_key_values: Cache | None = None,
+        query_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = x + self.drop_shortcut(self.att(self.norm1(x), attn_mask, past_key_values))
+        """The block's output at every position, or only at `query_index` (shape (b, 1, emb))."""
+        shortcut = x if query_index is None else x[torch.arange(x.shape[0]), query_index]
+        if query_index is not None:
+            shortcut = shortcut.unsqueeze(1)
+        x = shortcut + self.drop_shortcut(
+            self.att(self.norm1(x), attn_mask, past_key_values, query_index)
+        )
         x = x + self.drop_shortcut(self.ff(self.norm2(x)))
         return x
 
@@ -151,22 +162,66 @@ def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
     return (positions * attention_mask.bool()).argmax(-1)
 
 
-def build_attention_mask(
-    attention_mask: torch.Tensor, query_length: int, dtype: torch.dtype
-) -> torch.Tensor:
-    """4-D additive mask for SDPA from a 2-D padding mask covering cached and new tokens.
+def build_attention_mask(attention_mask: torch.Tensor, query_length: int) -> torch.Tensor:
+    """Boolean SDPA mask `(b, 1, queries, keys)` from a 2-D padding mask over cached + new tokens.
 
     A query sees a key when the key is not in its future and is a real token. Each query also
     sees itself, so rows of padding queries never turn into NaNs (their outputs are ignored).
+    Boolean, so it suits any compute dtype (fp32, bf16 autocast).
     """
     key_length = attention_mask.shape[-1]
     device = attention_mask.device
     query_pos = torch.arange(key_length - query_length, key_length, device=device)[:, None]
     key_pos = torch.arange(key_length, device=device)[None, :]
     allowed = (key_pos <= query_pos) & attention_mask.bool()[:, None, None, :]
-    allowed = allowed | (key_pos == query_pos)
-    mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
-    return mask.masked_fill(~allowed, torch.finfo(dtype).min)
+    return allowed | (key_pos == query_pos)
+
+
+def pack_right(
+    inputs: torch.Tensor, attention_mask: torch.Tensor, max_length: int, fill: int | float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move each row's real tokens to the front, keep at most `max_length` of them.
+
+    Works for token ids `(b, t)` and hidden states `(b, t, emb)`; left and right padding give
+    the same packed batch. Truncation keeps the first tokens, as the data pipeline does.
+    """
+    real = attention_mask.bool()
+    # Stable sort puts real positions first, in their original order.
+    order = torch.sort((~real).to(torch.int8), dim=1, stable=True).indices[:, :max_length]
+    lengths = real.sum(-1).clamp(max=max_length)
+    width = max(int(lengths.max()), 1) if lengths.numel() else 1
+    order = order[:, :width]
+    mask = torch.arange(width, device=order.device)[None, :] < lengths[:, None]
+    index = order if inputs.dim() == 2 else order[..., None].expand(-1, -1, inputs.shape[-1])
+    packed = torch.gather(inputs, 1, index)
+    if inputs.dim() == 2:
+        packed = packed.masked_fill(~mask, fill)
+    return packed, mask.long()
+
+
+def length_buckets(
+    lengths: list[int], max_waste: float = 0.25, max_rows: int = 64
+) -> list[list[int]]:
+    """Rows grouped by length so that padding adds at most ~`max_waste` of the real tokens.
+
+    A batch of texts of mixed lengths then costs about what its real tokens cost: each group is
+    run padded only to its own longest row.
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    buckets: list[list[int]] = []
+    current: list[int] = []
+    real = 0
+    for row in order:
+        width = max(lengths[row], 1)
+        padded = (len(current) + 1) * width
+        if current and (len(current) >= max_rows or padded > (1 + max_waste) * (real + width)):
+            buckets.append(current)
+            current, real = [], 0
+        current.append(row)
+        real += width
+    if current:
+        buckets.append(current)
+    return buckets
 
 
 class GPTPreTrainedModel(PreTrainedModel):
@@ -284,8 +339,7 @@ class GPTModel(GPTPreTrainedModel):
         if padded or (past_length > 0 and num_tokens > 1):
             if attention_mask is None:
                 attention_mask = torch.ones(batch_size, total_length, device=device)
-            dtype = block_inputs.dtype if block_inputs is not None else self.tok_emb.weight.dtype
-            attn_mask = build_attention_mask(attention_mask, num_tokens, dtype)
+            attn_mask = build_attention_mask(attention_mask, num_tokens)
 
         if block_inputs is not None:
             x = block_inputs
@@ -372,7 +426,14 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
 
 
 class GPTForSequenceClassification(GPTPreTrainedModel):
-    """The chapter 6 classifier: a fresh `out_head` read at the last real token."""
+    """The chapter 6 classifier: a fresh `out_head` read at the last real token.
+
+    Only the last real token's state reaches the head (the book's `logits[:, -1, :]`), so the
+    last block computes its output for that token alone, and a batch of mixed lengths runs as
+    groups of similar length: padding costs almost nothing. Inputs longer than the context are
+    cut to their first `context_length` tokens, as the data pipeline does; an empty input reads
+    as the single end-of-text token.
+    """
 
     def __init__(self, config: GPTConfig):
         super().__init__(config)
@@ -397,27 +458,79 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         r"""
         block_inputs, start_block: resume from cached hidden states, see `GPTModel.forward`.
         """
-        outputs = self.gpt(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            use_cache=False,
-            output_hidden_states=output_hidden_states,
-            block_inputs=block_inputs,
-            start_block=start_block,
-        )
-        hidden = outputs.last_hidden_state
-        if attention_mask is None:
-            last = torch.full((hidden.shape[0],), hidden.shape[1] - 1, device=hidden.device)
+        if position_ids is not None or inputs_embeds is not None or output_hidden_states:
+            # Caller-controlled positions/embeddings, or all hidden states wanted: plain path.
+            outputs = self.gpt(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                inputs_embeds=inputs_embeds,
+                output_hidden_states=output_hidden_states,
+            )
+            hidden = outputs.last_hidden_state
+            mask = (
+                attention_mask if attention_mask is not None else hidden.new_ones(hidden.shape[:2])
+            )
+            pooled = hidden[torch.arange(hidden.shape[0]), last_token_index(mask)]
+            hidden_states = outputs.hidden_states
         else:
-            last = last_token_index(attention_mask.to(hidden.device))
-        # Only the last real token's state reaches the head, as in the book's `logits[:, -1, :]`.
-        logits = self.out_head(hidden[torch.arange(hidden.shape[0], device=hidden.device), last])
+            pooled = self.pooled_states(input_ids, attention_mask, block_inputs, start_block)
+            hidden_states = None
+        logits = self.out_head(pooled)
         loss = self.classification_loss(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states
-        )
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+    def pooled_states(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        block_inputs: torch.Tensor | None = None,
+        start_block: int = 0,
+    ) -> torch.Tensor:
+        """Final-norm state of each row's last real token, `(batch, emb_dim)`."""
+        x = input_ids if block_inputs is None else block_inputs
+        if x is None:
+            raise ValueError("Pass input_ids or block_inputs")
+        if x.shape[1] == 0:  # empty texts: read the end-of-text token instead
+            x = x.new_full((x.shape[0], 1, *x.shape[2:]), self._empty_fill(x))
+            attention_mask = None
+        if attention_mask is None:
+            attention_mask = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)
+        x, mask = pack_right(x, attention_mask, self.config.context_length, self._empty_fill(x))
+        mask[:, 0] = 1  # a row with no real token keeps its first (end-of-text) one
+        lengths = mask.sum(-1)
+        parts, rows_in_order = [], []
+        for rows in length_buckets(lengths.tolist()):
+            index = torch.tensor(rows, device=x.device)
+            width = int(lengths[index].max())
+            parts.append(self._last_token_state(x[index, :width], mask[index, :width], start_block))
+            rows_in_order.append(index)
+        inverse = torch.argsort(torch.cat(rows_in_order))
+        return self.gpt.final_norm(torch.cat(parts)[inverse])
+
+    def _empty_fill(self, x: torch.Tensor) -> int | float:
+        pad = self.config.pad_token_id if self.config.pad_token_id is not None else 0
+        return pad if not x.is_floating_point() else 0.0
+
+    def _last_token_state(
+        self, x: torch.Tensor, mask: torch.Tensor, start_block: int
+    ) -> torch.Tensor:
+        """Run rows packed to the right; the last block only at each row's last real token."""
+        n_layers = self.config.n_layers
+        last = mask.sum(-1) - 1
+        padded = not bool(mask.all())
+        if start_block >= n_layers:  # the cache already holds the blocks' output
+            return x[torch.arange(x.shape[0]), last]
+        inputs = {"block_inputs": x} if x.is_floating_point() else {"input_ids": x}
+        hidden = self.gpt(
+            **inputs,
+            attention_mask=mask if padded else None,
+            start_block=start_block,
+            stop_block=n_layers - 1,
+        ).last_hidden_state
+        # One query per row at its last real token; keys are that row's real tokens.
+        key_mask = mask.bool()[:, None, None, :] if padded else None
+        return self.gpt.trf_blocks[-1](hidden, key_mask, None, last).squeeze(1)
 
     def classification_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Loss by transformers' `problem_type` convention, inferred from the labels if unset."""

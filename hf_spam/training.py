@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -129,10 +128,10 @@ class SpamTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self) -> None:
-        # Launched by torchrun on a machine without an accelerator, accelerate only sets up a
-        # process group (gloo) when told it runs on CPU; otherwise every process would train
-        # alone, silently. Say it for the user.
-        if os.environ.get("LOCAL_RANK", "-1") != "-1" and not torch.accelerator.is_available():
+        # On a machine without an accelerator, say "CPU" for the user: accelerate then sets up a
+        # gloo process group under torchrun (otherwise each process would silently train alone)
+        # and transformers accepts --bf16 (CPU autocast) instead of refusing it.
+        if not torch.accelerator.is_available():
             self.use_cpu = True
         super().__post_init__()
 

@@ -132,9 +132,45 @@ def test_causal_lm_ties_head_and_generates_with_left_padding():
         assert batched[row, -8:].tolist() == alone[0, -8:].tolist()
 
 
-def test_context_length_is_enforced(classifier):
+def test_context_length_enforced_by_trunk_and_truncated_by_classifier(classifier):
+    long_ids = torch.randint(0, 50257, (2, 70))
     with pytest.raises(ValueError, match="longer than the model's context_length"):
-        classifier(input_ids=torch.zeros((1, 65), dtype=torch.long))
+        classifier.gpt(input_ids=long_ids)
+    with torch.no_grad():
+        cut = classifier(input_ids=long_ids).logits
+        first_64 = classifier(input_ids=long_ids[:, :64]).logits
+    torch.testing.assert_close(cut, first_64, atol=1e-6, rtol=0)
+
+
+def test_empty_input_reads_as_end_of_text(classifier):
+    with torch.no_grad():
+        empty = classifier(input_ids=torch.zeros((1, 0), dtype=torch.long)).logits
+        eot = classifier(input_ids=torch.tensor([[50256]])).logits
+        ids, mask = pad([[], [5, 6, 7]], "right")
+        batch = classifier(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(empty, eot, atol=1e-6, rtol=0)
+    torch.testing.assert_close(batch[0], eot[0], atol=1e-6, rtol=0)
+
+
+def test_fast_path_equals_full_forward(classifier):
+    """Last-token-only final block and length buckets change no logit."""
+    ids, mask = pad(make_examples(20, seed=7), "left")
+    with torch.no_grad():
+        fast = classifier(input_ids=ids, attention_mask=mask).logits
+        full = classifier(input_ids=ids, attention_mask=mask, output_hidden_states=True).logits
+    torch.testing.assert_close(fast, full, atol=1e-5, rtol=0)
+
+
+def test_block_inputs_resume_where_the_trunk_stopped(classifier):
+    ids, mask = pad(make_examples(9, seed=2), "right")
+    with torch.no_grad():
+        expected = classifier(input_ids=ids, attention_mask=mask).logits
+        for start in (1, 2):  # 2 == n_layers: the cache holds every block's output
+            states = classifier.gpt(input_ids=ids, attention_mask=mask, stop_block=start)
+            got = classifier(
+                block_inputs=states.last_hidden_state, attention_mask=mask, start_block=start
+            ).logits
+            torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
 def test_save_and_load_is_exact(classifier, tmp_path):
