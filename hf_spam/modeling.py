@@ -440,6 +440,8 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         self.num_labels = config.num_labels
         self.gpt = GPTModel(config)
         self.out_head = nn.Linear(config.emb_dim, config.num_labels)
+        # Last-token final block + length buckets; False runs every position (for comparison).
+        self.skip_padding_work = True
         self.post_init()
 
     def forward(
@@ -458,14 +460,17 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         r"""
         block_inputs, start_block: resume from cached hidden states, see `GPTModel.forward`.
         """
-        if position_ids is not None or inputs_embeds is not None or output_hidden_states:
-            # Caller-controlled positions/embeddings, or all hidden states wanted: plain path.
+        plain = position_ids is not None or inputs_embeds is not None or output_hidden_states
+        if plain or not self.skip_padding_work:
+            # Caller-controlled positions/embeddings, or all hidden states wanted: every position.
             outputs = self.gpt(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
                 inputs_embeds=inputs_embeds,
                 output_hidden_states=output_hidden_states,
+                block_inputs=block_inputs,
+                start_block=start_block,
             )
             hidden = outputs.last_hidden_state
             mask = (

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 TRAINABLE_POLICIES = ("head", "last_block", "last_two_blocks", "all", "lora")
 INIT_CHOICES = ("pretrained", "random")
 SPLITS = ("train", "validation", "test")
+CARD_CONTEXT_NAME = "card_context.json"
 TIMING_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second")
 
 
@@ -425,6 +426,18 @@ class TrainingResult:
     files: list[Path]
 
 
+@dataclass
+class RunRecord:
+    """Everything a finished run is described by, for its output files and model card."""
+
+    model_args: ModelArguments
+    data_args: DataArguments
+    training_args: SpamTrainingArguments
+    prepared: PreparedData
+    metrics: dict[str, Any]
+    confusion: dict[str, list[list[int]]]
+
+
 def with_example_ids(prepared: PreparedData) -> Any:
     """The tokenized splits with a unique `example_id` per row across splits (cache keys)."""
     splits = {}
@@ -531,31 +544,28 @@ def train(
 
     files: list[Path] = []
     if trainer.is_world_process_zero():
-        files = save_outputs(
-            trainer, model_args, data_args, training_args, prepared, metrics, confusion
-        )
+        record = RunRecord(model_args, data_args, training_args, prepared, metrics, confusion)
+        files = save_outputs(trainer, record)
     return TrainingResult(output_dir, metrics, n_trainable, n_total, train_seconds, files)
 
 
-def save_outputs(
-    trainer: SpamTrainer,
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    training_args: SpamTrainingArguments,
-    prepared: PreparedData,
-    metrics: dict[str, Any],
-    confusion: dict[str, list[list[int]]],
-) -> list[Path]:
+def save_outputs(trainer: SpamTrainer, record: RunRecord) -> list[Path]:
     """Model, tokenizer, metrics, the book's plots and the model card in `output_dir`."""
-    from .reporting import plot_confusion_matrix, plot_training_curves, render_model_card
+    from .reporting import (
+        plot_confusion_matrix,
+        plot_training_curves,
+        render_model_card,
+        write_json,
+    )
 
+    training_args, prepared, confusion = record.training_args, record.prepared, record.confusion
     output_dir = Path(training_args.output_dir)
     model = trainer.model
-    if model_args.trainable_layers == "lora":
+    if record.model_args.trainable_layers == "lora":
         model = model.merge_and_unload()  # a plain model: the folder needs no peft
     model.save_pretrained(output_dir)
     trainer.processing_class.save_pretrained(output_dir)
-    trainer.save_metrics("all", {**metrics, "confusion_matrix": confusion}, combined=False)
+    trainer.save_metrics("all", {**record.metrics, "confusion_matrix": confusion}, combined=False)
     trainer.save_state()
     examples_per_step = (
         training_args.per_device_train_batch_size
@@ -573,7 +583,9 @@ def save_outputs(
             confusion["test"], labels, output_dir / "confusion-matrix.png", title="Test split"
         )
     )
-    context = model_card_context(model_args, data_args, training_args, prepared, metrics, confusion)
+    context = model_card_context(record)
+    # Kept so the card can be rendered again, e.g. with the Hub repo id when pushing.
+    files.append(write_json(output_dir / CARD_CONTEXT_NAME, context))
     files.append(render_model_card(None, output_dir / "README.md", context=context))
     return files
 
@@ -596,17 +608,12 @@ def _split_metrics(metrics: Mapping[str, Any], split: str) -> dict[str, Any]:
     }
 
 
-def model_card_context(
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    training_args: SpamTrainingArguments,
-    prepared: PreparedData,
-    metrics: Mapping[str, Any],
-    confusion: Mapping[str, list[list[int]]],
-) -> dict[str, Any]:
+def model_card_context(record: RunRecord) -> dict[str, Any]:
     """The values `model_card.md` is rendered with (see the key list at its top)."""
     from .data import SMS_SPAM_HUB_ID
 
+    model_args, data_args, training_args = record.model_args, record.data_args, record.training_args
+    prepared, metrics, confusion = record.prepared, record.metrics, record.confusion
     report = prepared.report
     sms = data_args.dataset in ("sms_spam", SMS_SPAM_HUB_ID) or Path(data_args.dataset).name == (
         "SMSSpamCollection"
