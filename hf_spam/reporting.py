@@ -22,13 +22,17 @@ if TYPE_CHECKING:
     from huggingface_hub import ModelCardData
 
 __all__ = [
+    "CARD_CONTEXT_FILE",
     "DEFAULT_MODEL_CARD_TEMPLATE",
     "build_card_data",
+    "confusion_matrix_table",
     "format_table",
+    "per_class_table",
     "plot_confusion_matrix",
     "plot_training_curves",
     "render_model_card",
     "write_json",
+    "write_text",
 ]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -43,6 +47,8 @@ DEFAULT_MODEL_CARD_TEMPLATE = next(
 )
 
 NOT_AVAILABLE = "n/a"
+#: Saved beside a trained model: what its card was rendered with, to render it again on push.
+CARD_CONTEXT_FILE = "card_context.json"
 _DPI = 150  # sharp enough for the Hub card, small enough to commit
 SMS_SPAM_DATASET_ID = "ucirvine/sms_spam"
 _TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#")
@@ -68,6 +74,14 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    _atomic_write_text(path, text)
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write a text file atomically (reports, predictions): readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write_text(path, text)
     return path
 
@@ -433,19 +447,23 @@ def _results_table(
     )
 
 
-def _per_class_table(metrics: Mapping[str, Any]) -> str | None:
+def per_class_table(metrics: Mapping[str, Any], *, markdown: bool = True) -> str | None:
     """Per-class precision/recall/F1/support from the metric's `<metric>_<class>` keys."""
     classes: dict[str, dict[str, Any]] = {}
     for key, value in metrics.items():
         match = _PER_CLASS_KEY.match(key)
         if match and match.group(2) not in ("macro", "weighted"):
             classes.setdefault(match.group(2), {"class": match.group(2)})[match.group(1)] = value
-    return format_table(list(classes.values()), markdown=True) if classes else None
+    return format_table(list(classes.values()), markdown=markdown) if classes else None
 
 
-def _confusion_table(
-    matrix: Sequence[Sequence[int]] | None, labels: Sequence[str] | None
+def confusion_matrix_table(
+    matrix: Sequence[Sequence[int]] | None,
+    labels: Sequence[str] | None,
+    *,
+    markdown: bool = True,
 ) -> str | None:
+    """The confusion matrix as a table: one row per true label, one column per predicted one."""
     if not matrix:
         return None
     names = (
@@ -460,7 +478,7 @@ def _confusion_table(
         }
         for name, counts in zip(names, matrix, strict=True)
     ]
-    return format_table(rows, markdown=True)
+    return format_table(rows, markdown=markdown)
 
 
 def _framework_versions() -> dict[str, str]:
@@ -478,10 +496,10 @@ def _template_context(context: Mapping[str, Any], output_path: Path) -> dict[str
     ctx = _with_defaults(context, output_path)
     results = ctx.get("results")
     ctx["results_table"] = _results_table(results, ctx.get("split_sizes"))
-    ctx["per_class_table"] = _per_class_table(
-        _split_results(results, ctx["confusion_matrix_split"])
+    ctx["per_class_table"] = per_class_table(_split_results(results, ctx["confusion_matrix_split"]))
+    ctx["confusion_matrix_table"] = confusion_matrix_table(
+        ctx.get("confusion_matrix"), ctx["labels"]
     )
-    ctx["confusion_matrix_table"] = _confusion_table(ctx.get("confusion_matrix"), ctx["labels"])
     ctx["hyperparameters_table"] = _key_value_table(
         ctx.get("hyperparameters"), "hyperparameter", "value"
     )

@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 TRAINABLE_POLICIES = ("head", "last_block", "last_two_blocks", "all", "lora")
 INIT_CHOICES = ("pretrained", "random")
 SPLITS = ("train", "validation", "test")
-CARD_CONTEXT_NAME = "card_context.json"
 TIMING_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second")
 
 
@@ -214,6 +213,13 @@ def validate_arguments(
             f"--max_length {data_args.max_length} is longer than the model's context length "
             f"({context_length}); lower --max_length or raise context_length"
         )
+    if training_args.push_to_hub:
+        from .sharing import check_repo_id, require_token
+
+        if not training_args.hub_model_id:
+            raise TrainingSetupError("--push_to_hub needs --hub_model_id USER/NAME")
+        check_repo_id(training_args.hub_model_id)
+        require_token(training_args.hub_token)
     resuming = bool(training_args.resume_from_checkpoint)
     check_output_dir(training_args.output_dir, training_args.overwrite_output_dir or resuming)
 
@@ -501,6 +507,9 @@ def train(
     if trunk_cache is not None:
         logger.info("Frozen-trunk cache on: blocks below %d run once per example", start_block)
 
+    # hf_spam pushes the finished folder itself (merged weights, code, card); Trainer's own push
+    # would upload checkpoints and overwrite the card.
+    push, training_args.push_to_hub = training_args.push_to_hub, False
     dataset = with_example_ids(prepared)
     eval_sets = {"validation": dataset["validation"]}
     if model_args.eval_on_train:
@@ -546,12 +555,23 @@ def train(
     if trainer.is_world_process_zero():
         record = RunRecord(model_args, data_args, training_args, prepared, metrics, confusion)
         files = save_outputs(trainer, record)
+        if push:
+            from .sharing import format_push_result, push_model_folder
+
+            pushed = push_model_folder(
+                output_dir,
+                training_args.hub_model_id,
+                private=bool(training_args.hub_private_repo),
+                token=training_args.hub_token,
+            )
+            logger.info(format_push_result(pushed))
     return TrainingResult(output_dir, metrics, n_trainable, n_total, train_seconds, files)
 
 
 def save_outputs(trainer: SpamTrainer, record: RunRecord) -> list[Path]:
     """Model, tokenizer, metrics, the book's plots and the model card in `output_dir`."""
     from .reporting import (
+        CARD_CONTEXT_FILE,
         plot_confusion_matrix,
         plot_training_curves,
         render_model_card,
@@ -585,7 +605,7 @@ def save_outputs(trainer: SpamTrainer, record: RunRecord) -> list[Path]:
     )
     context = model_card_context(record)
     # Kept so the card can be rendered again, e.g. with the Hub repo id when pushing.
-    files.append(write_json(output_dir / CARD_CONTEXT_NAME, context))
+    files.append(write_json(output_dir / CARD_CONTEXT_FILE, context))
     files.append(render_model_card(None, output_dir / "README.md", context=context))
     return files
 
@@ -618,6 +638,8 @@ def model_card_context(record: RunRecord) -> dict[str, Any]:
     sms = data_args.dataset in ("sms_spam", SMS_SPAM_HUB_ID) or Path(data_args.dataset).name == (
         "SMSSpamCollection"
     )
+    # No local paths on a public card: a custom data set is named by its file name.
+    source = "SMS Spam Collection (UCI)" if sms else Path(report.source).name
     base = model_args.model_name_or_path if model_args.init == "pretrained" else None
     return {
         "repo_id": training_args.hub_model_id or None,
@@ -625,9 +647,9 @@ def model_card_context(record: RunRecord) -> dict[str, Any]:
         "model_size": _size_preset(model_args.model_name_or_path),
         "labels": dict(prepared.id2label),
         "dataset_id": SMS_SPAM_HUB_ID if sms else None,
-        "dataset_name": "SMS Spam Collection (UCI)" if sms else report.source,
+        "dataset_name": source,
         "data_description": (
-            f"{report.source}; {'balanced by undersampling, ' if report.balanced else ''}"
+            f"{source}; {'balanced by undersampling, ' if report.balanced else ''}"
             f"split {data_args.split_fractions} (seed {data_args.split_seed}), "
             f"{report.duplicates_dropped} duplicate texts dropped, padding {report.padding}"
         ),

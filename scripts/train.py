@@ -15,11 +15,22 @@ import sys
 import transformers
 from transformers import HfArgumentParser
 
-from hf_spam.data import DataArguments
-from hf_spam.training import ModelArguments, SpamTrainingArguments, format_summary, train
+from hf_spam.data import DataArguments, DataError
+from hf_spam.sharing import HubError
+from hf_spam.training import (
+    ModelArguments,
+    SpamTrainingArguments,
+    TrainingSetupError,
+    format_summary,
+    train,
+)
+from hf_spam.weights import CheckpointError
+
+# Problems with the user's input: a one-line message, not a traceback.
+USER_ERRORS = (TrainingSetupError, DataError, CheckpointError, HubError, FileExistsError)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = HfArgumentParser((ModelArguments, DataArguments, SpamTrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(
@@ -28,10 +39,15 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stdout,
     )
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
-    result = train(model_args, data_args, training_args)
+    try:
+        result = train(model_args, data_args, training_args)
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     if result.files:
         print(format_summary(result))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

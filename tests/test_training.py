@@ -268,3 +268,36 @@ def test_two_process_cpu_run_matches_one_process(spam_csv, tmp_path):
         assert b[key] == pytest.approx(a[key], abs=1e-3), key
     for key in ("test_accuracy", "validation_accuracy"):
         assert b[key] == pytest.approx(a[key], abs=1e-9), key
+
+
+def test_push_to_hub_needs_a_token_before_any_work(spam_csv, tmp_path, monkeypatch):
+    import hf_spam.sharing as sharing
+    import hf_spam.training as training
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(sharing, "get_token", lambda: None)
+    monkeypatch.setattr(training, "prepare_data", lambda *a, **k: pytest.fail("work started"))
+    args = tiny_args(spam_csv, tmp_path / "p", "--push_to_hub", "--hub_model_id", "me/spam")
+    with pytest.raises(sharing.HubError, match="No Hugging Face token"):
+        train(*parse(args))
+    with pytest.raises(TrainingSetupError, match="--push_to_hub needs --hub_model_id"):
+        train(*parse(tiny_args(spam_csv, tmp_path / "p", "--push_to_hub")))
+
+
+def test_push_to_hub_uploads_the_finished_folder(spam_csv, tmp_path, monkeypatch):
+    from test_sharing import FakeHfApi
+
+    import hf_spam.sharing as sharing
+
+    FakeHfApi.calls, FakeHfApi.fail_upload = [], False
+    monkeypatch.setattr(sharing, "HfApi", FakeHfApi)
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    out = tmp_path / "pushed"
+    extra = ("--push_to_hub", "--hub_model_id", "me/spam", "--num_train_epochs", "1")
+    train(*parse(tiny_args(spam_csv, out, *extra)))
+    calls = dict(FakeHfApi.calls)
+    assert calls["init"] == {"token": "hf_test"}
+    assert calls["create_repo"]["repo_id"] == "me/spam"
+    uploaded = calls["upload_folder"]["files"]
+    assert {"model.safetensors", "config.json", "modeling.py", "README.md"} <= set(uploaded)
+    assert not [name for name in uploaded if name.startswith("checkpoint-")]
