@@ -644,7 +644,7 @@ def model_card_context(record: RunRecord) -> dict[str, Any]:
     return {
         "repo_id": training_args.hub_model_id or None,
         "base_model": base if base and not Path(base).exists() else None,
-        "model_size": _size_preset(model_args.model_name_or_path),
+        "model_size": _millions(metrics.get("total_parameters")),
         "labels": dict(prepared.id2label),
         "dataset_id": SMS_SPAM_HUB_ID if sms else None,
         "dataset_name": source,
@@ -675,6 +675,13 @@ def model_card_context(record: RunRecord) -> dict[str, Any]:
         "confusion_matrix_split": "test",
         "plots": ["loss-plot.png", "accuracy-plot.png", "confusion-matrix.png"],
     }
+
+
+def _millions(count: int | None) -> str | None:
+    """124439808 -> '124M', 1635810 -> '1.6M'."""
+    if not count:
+        return None
+    return f"{count / 1e6:.0f}M" if count >= 1e7 else f"{count / 1e6:.1f}M"
 
 
 def format_summary(result: TrainingResult) -> str:
