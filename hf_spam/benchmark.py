@@ -29,6 +29,8 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from .utils import cpu_has_native_bf16, cpu_name
+
 EPOCHS = 5
 INFERENCE_REPEATS = 2
 BATCH_SIZE = 8
@@ -210,7 +212,12 @@ def train_hf_spam(args: BenchmarkArguments, row: str) -> Row:
         m["train_runtime"],
         args.epochs,
         m["test_accuracy"],
+        note=_bf16_note() if row == "bf16" else "",
     )
+
+
+def _bf16_note() -> str:
+    return "" if cpu_has_native_bf16() else "bf16 emulated (no AVX512-BF16/AMX)"
 
 
 def _limit_examples(training: Any, args: BenchmarkArguments) -> None:
@@ -287,6 +294,8 @@ def run_inference(args: BenchmarkArguments, row: str) -> Row:
             clf(texts, **call)
         seconds = (time.perf_counter() - start) / INFERENCE_REPEATS
     note = f"batch_size={args.inference_batch_size}" if options.get("batch") else "batch_size=1"
+    if options.get("bf16") and _bf16_note():
+        note += f", {_bf16_note()}"
     return Row(label, "inference", len(texts) / seconds, seconds, note=note)
 
 
@@ -372,8 +381,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     rows = run_all(args)
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{os.cpu_count()} CPUs, epochs={args.epochs}"
+        f"{cpu_name()} ({os.cpu_count()} CPUs, native bf16: "
+        f"{'yes' if cpu_has_native_bf16() else 'no'}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, epochs={args.epochs}"
     )
     print(format_rows(rows))
     if args.output_json:

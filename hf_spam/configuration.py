@@ -39,7 +39,7 @@ class GPTConfig(PretrainedConfig):
     """
 
     model_type: ClassVar[str] = "hf_spam_gpt"
-    keys_to_ignore_at_inference: ClassVar[list[str]] = ["past_key_values"]
+    keys_to_ignore_at_inference: ClassVar[list[str]] = ["past_key_values", "cache"]
     attribute_map: ClassVar[dict[str, str]] = {
         "hidden_size": "emb_dim",
         "num_hidden_layers": "n_layers",

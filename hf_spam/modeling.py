@@ -34,6 +34,18 @@ from transformers.modeling_outputs import (
 
 from .configuration import GPTConfig
 
+# transformers 5.24 renamed the key/value cache from `past_key_values` to `cache`, in model
+# outputs and in what `generate()` passes to `forward`; this file speaks whichever is installed.
+CACHE_FIELD = (
+    "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+)
+
+
+def _cache_argument(cache: Cache | None, kwargs: dict[str, Any]) -> Cache | None:
+    """The key/value cache, whether the caller called it `cache` or `past_key_values`."""
+    legacy = kwargs.pop("past_key_values", None)
+    return cache if cache is not None else legacy
+
 
 class LayerNorm(nn.Module):
     """Layer normalisation with the book's trainable `scale` and `shift`."""
@@ -93,7 +105,7 @@ class MultiHeadAttention(nn.Module):
         self,
         x: torch.Tensor,
         attn_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         query_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Self-attention of `x`; with `query_index` (one position per row) only that position
@@ -108,8 +120,8 @@ class MultiHeadAttention(nn.Module):
         queries = split_heads(self.W_query(x_query))
         keys = split_heads(self.W_key(x))
         values = split_heads(self.W_value(x))
-        if past_key_values is not None:
-            keys, values = past_key_values.update(keys, values, self.layer_idx)
+        if cache is not None:
+            keys, values = cache.update(keys, values, self.layer_idx)
 
         context = F.scaled_dot_product_attention(
             queries,
@@ -139,16 +151,14 @@ class TransformerBlock(nn.Module):
         self,
         x: torch.Tensor,
         attn_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         query_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The block's output at every position, or only at `query_index` (shape (b, 1, emb))."""
         shortcut = x if query_index is None else x[torch.arange(x.shape[0]), query_index]
         if query_index is not None:
             shortcut = shortcut.unsqueeze(1)
-        x = shortcut + self.drop_shortcut(
-            self.att(self.norm1(x), attn_mask, past_key_values, query_index)
-        )
+        x = shortcut + self.drop_shortcut(self.att(self.norm1(x), attn_mask, cache, query_index))
         x = x + self.drop_shortcut(self.ff(self.norm2(x)))
         return x
 
@@ -246,7 +256,7 @@ class GPTPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = False
     _no_split_modules = ["TransformerBlock"]
     _supports_sdpa = True
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = [CACHE_FIELD]
     # Losses are means over the batch; `Trainer` must not rescale them as token sums.
     accepts_loss_kwargs = False
 
@@ -314,7 +324,7 @@ class GPTModel(GPTPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -331,20 +341,21 @@ class GPTModel(GPTPreTrainedModel):
             Run only blocks `start_block .. stop_block - 1`. With `stop_block` set, the result is
             the raw input of block `stop_block` (no final norm): the value to cache.
         """
+        cache = _cache_argument(cache, kwargs)
         given = [t for t in (input_ids, inputs_embeds, block_inputs) if t is not None]
         if len(given) != 1:
             raise ValueError("Pass exactly one of input_ids, inputs_embeds or block_inputs")
         batch_size, num_tokens = given[0].shape[:2]
         device = given[0].device
-        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        past_length = cache.get_seq_length() if cache is not None else 0
         total_length = past_length + num_tokens
         if total_length > self.config.context_length:
             raise ValueError(
                 f"Sequence of {total_length} tokens is longer than the model's context_length "
                 f"({self.config.context_length}); truncate the input"
             )
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
 
         padded = attention_mask is not None and not bool(attention_mask.bool().all())
         if padded and past_length == 0 and is_right_padded(attention_mask):
@@ -374,7 +385,7 @@ class GPTModel(GPTPreTrainedModel):
         for block in self.trf_blocks[start_block:stop_block]:
             if output_hidden_states:
                 all_hidden_states += (x,)
-            x = block(x, attn_mask, past_key_values if use_cache else None)
+            x = block(x, attn_mask, cache if use_cache else None)
         if stop_block is None:
             x = self.final_norm(x)
         if output_hidden_states:
@@ -382,8 +393,8 @@ class GPTModel(GPTPreTrainedModel):
 
         return BaseModelOutputWithPast(
             last_hidden_state=x,
-            past_key_values=past_key_values if use_cache else None,
             hidden_states=all_hidden_states if output_hidden_states else None,
+            **{CACHE_FIELD: cache if use_cache else None},
         )
 
 
@@ -410,7 +421,7 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
@@ -422,7 +433,7 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
             attention_mask=attention_mask,
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
-            past_key_values=past_key_values,
+            cache=_cache_argument(cache, kwargs),
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
         )
@@ -436,8 +447,8 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
             hidden_states=outputs.hidden_states,
+            **{CACHE_FIELD: getattr(outputs, CACHE_FIELD)},
         )
 
 

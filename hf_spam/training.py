@@ -26,7 +26,7 @@ from .configuration import GPT2_PRESETS, GPTConfig
 from .data import DataArguments, PreparedData, get_data_collator, get_tokenizer, prepare_data
 from .metrics import make_compute_metrics
 from .modeling import GPTForSequenceClassification
-from .utils import check_output_dir
+from .utils import check_output_dir, cpu_has_native_bf16
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +119,9 @@ class SpamTrainingArguments(TrainingArguments):
     save_strategy: str = field(default="epoch", metadata={"help": "When to checkpoint."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept."})
     logging_steps: float = field(default=10, metadata={"help": "Log the training loss every N."})
+    max_grad_norm: float = field(
+        default=0.0, metadata={"help": "Gradient clipping norm; 0 = none, as in the book."}
+    )
     train_sampling_strategy: str = field(
         default="group_by_length",
         metadata={
@@ -489,6 +492,11 @@ def train(
         training_args.world_size,
         training_args.device,
     )
+    if training_args.bf16 and training_args.use_cpu and not cpu_has_native_bf16():
+        logger.warning(
+            "--bf16 on a CPU without bf16 hardware (AVX512-BF16 or AMX): bf16 is emulated and "
+            "usually several times slower than fp32 here; drop --bf16 on this machine"
+        )
     prepared = prepare_data(data_args, context_length=expected_context_length(model_args))
     set_seed(training_args.seed)  # before the model: its new head (or all of it) starts random
     model = build_model(model_args, prepared)

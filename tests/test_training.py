@@ -27,6 +27,10 @@ from hf_spam.training import (
 )
 
 TINY = "emb_dim=32,n_layers=2,n_heads=4,context_length=64"
+# For exact-weights comparisons of two runs: the key bias's true gradient is exactly zero (softmax
+# ignores a constant shift), so Adam turns two code paths' different float rounding (~1e-9) of
+# that zero into learning-rate-sized steps. Without it the runs must agree to float precision.
+TINY_NO_KEY_BIAS = TINY + ",qkv_bias=false"
 
 
 def tiny_args(data: Path, output_dir: Path, *extra: str) -> list[str]:
@@ -144,13 +148,35 @@ def test_frozen_trunk_cache_is_exact(spam_csv, tmp_path):
     for cache in ("true", "false"):
         out = tmp_path / f"cache-{cache}"
         args = tiny_args(spam_csv, out, "--frozen_trunk_cache", cache, "--num_train_epochs", "2")
-        # No key bias: its true gradient is exactly zero (softmax ignores a constant shift), so
-        # Adam would turn the two paths' different float rounding (~1e-9) into lr-sized steps.
-        args += ["--config_overrides", TINY + ",qkv_bias=false"]
+        args += ["--config_overrides", TINY_NO_KEY_BIAS]
         train(*parse(args + ["--save_strategy", "no"]))
         weights[cache] = load_file(out / "model.safetensors")
     for key, value in weights["true"].items():
         torch.testing.assert_close(value, weights["false"][key], atol=1e-5, rtol=0, msg=key)
+
+
+def test_book_defaults():
+    model_args, data_args, training_args = parse(["--output_dir", "unused"])
+    assert model_args.model_name_or_path == "openai-community/gpt2"
+    assert model_args.trainable_layers == "last_block"
+    assert (training_args.learning_rate, training_args.weight_decay) == (5e-5, 0.1)
+    assert training_args.per_device_train_batch_size == 8
+    assert (training_args.num_train_epochs, training_args.seed) == (5, 123)
+    assert training_args.max_grad_norm == 0  # the book's loop does not clip gradients
+    assert training_args.lr_scheduler_type == "constant"
+
+
+def test_bf16_on_cpu_without_bf16_hardware_warns(spam_csv, tmp_path, monkeypatch, caplog):
+    import hf_spam.training as training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    out = tmp_path / "bf16"
+    args = tiny_args(spam_csv, out, "--bf16", "true", "--num_train_epochs", "1")
+    with caplog.at_level("WARNING", logger="hf_spam.training"):
+        result = train(*parse(args + ["--save_strategy", "no"]))
+    assert "without bf16 hardware" in caplog.text and "drop --bf16" in caplog.text
+    assert result.metrics["test_accuracy"] >= 0  # the run itself still completes
+    assert (out / "model.safetensors").exists()
 
 
 def test_bad_arguments_fail_before_any_work(spam_csv, tmp_path, monkeypatch, capsys):
@@ -219,7 +245,8 @@ train(*parse({argv!r}), callbacks=[KillAfterFirstSave()])
 
 def test_resume_after_kill_matches_uninterrupted_run(spam_csv, tmp_path):
     def args(out: Path) -> list[str]:
-        return tiny_args(spam_csv, out, "--save_strategy", "steps", "--save_steps", "10")
+        extra = ("--save_strategy", "steps", "--save_steps", "10")
+        return tiny_args(spam_csv, out, *extra, "--config_overrides", TINY_NO_KEY_BIAS)
 
     full = tmp_path / "full"
     train(*parse(args(full)))

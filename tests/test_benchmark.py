@@ -1,0 +1,46 @@
+"""The benchmark's table and arguments (the measurements themselves are run by hand, not in CI)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hf_spam import benchmark
+from hf_spam.benchmark import BenchmarkArguments, Row, format_rows, run_all
+
+
+def _rows() -> list[Row]:
+    return [
+        Row("baseline: transformers GPT-2, padded to longest, plain loop", "train", 4.0, 1300.0, 5,
+            0.86, 1890.0, "padded to 120 tokens"),
+        Row("hf_spam default (fp32)", "train", 80.0, 65.0, 5, 0.9167, 1500.0),
+        Row("pipeline: transformers GPT-2 (defaults)", "inference", 10.0, 30.0, note="batch_size=1"),
+        Row("pipeline: hf_spam, batched", "inference", 25.0, 12.0, note="batch_size=128"),
+    ]  # fmt: skip
+
+
+def test_table_gives_ratios_to_the_matching_baseline():
+    lines = format_rows(_rows()).splitlines()
+    header, rows = lines[0], {line.split("  ")[0]: line for line in lines[2:]}
+    for column in ("examples/s", "s/epoch", "peak MB", "test acc", "x baseline"):
+        assert column in header
+    assert "20.0x" in rows["hf_spam default (fp32)"]  # 80 / 4 training examples/s
+    assert "13.0" in rows["hf_spam default (fp32)"]  # 65 s over 5 epochs
+    assert "2.5x" in rows["pipeline: hf_spam, batched"]  # 25 / 10 inference examples/s
+    assert "1.0x" in rows["pipeline: transformers GPT-2 (defaults)"]
+
+
+def test_quick_run_is_reduced():
+    args = BenchmarkArguments(dataset="unused", quick=True)
+    assert (args.epochs, args.train_examples, args.test_examples) == (2, 48, 64)
+    assert BenchmarkArguments(dataset="unused").epochs == benchmark.EPOCHS == 5
+
+
+def test_unknown_row_is_refused_before_any_work():
+    with pytest.raises(ValueError, match=r"unknown rows \['fastest'\]; choose from"):
+        run_all(BenchmarkArguments(dataset="unused", rows="hf_spam,fastest"))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_rows_say_when_bf16_is_emulated(monkeypatch, native):
+    monkeypatch.setattr(benchmark, "cpu_has_native_bf16", lambda: native)
+    assert ("emulated" in benchmark._bf16_note()) is not native
