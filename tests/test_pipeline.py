@@ -43,7 +43,7 @@ def test_answers_with_label_names_and_every_score(classifier):
     assert sum(entry["score"] for entry in every) == pytest.approx(1.0)
 
 
-def test_label_names_come_from_id2label(tmp_path):
+def test_label_names_come_from_id2label(tmp_path, tiktoken_available):
     folder = random_model(tmp_path / "model", id2label={0: "legit", 1: "junk", 2: "phishing"})
     out = pipeline("text-classification", model=str(folder))("hello there", top_k=None)
     assert sorted(entry["label"] for entry in out) == ["junk", "legit", "phishing"]
