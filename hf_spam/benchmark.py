@@ -294,8 +294,8 @@ def run_inference(args: BenchmarkArguments, row: str) -> Row:
             clf(texts, **call)
         seconds = (time.perf_counter() - start) / INFERENCE_REPEATS
     note = f"batch_size={args.inference_batch_size}" if options.get("batch") else "batch_size=1"
-    if options.get("bf16") and _bf16_note():
-        note += f", {_bf16_note()}"
+    emulated = _bf16_note() if options.get("bf16") else ""
+    note += f", {emulated}" if emulated else ""
     return Row(label, "inference", len(texts) / seconds, seconds, note=note)
 
 

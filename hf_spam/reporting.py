@@ -500,9 +500,11 @@ def _template_context(context: Mapping[str, Any], output_path: Path) -> dict[str
     ctx["confusion_matrix_table"] = confusion_matrix_table(
         ctx.get("confusion_matrix"), ctx["labels"]
     )
-    ctx["hyperparameters_table"] = _key_value_table(
-        ctx.get("hyperparameters"), "hyperparameter", "value"
-    )
+    hyperparameters = {  # as written on the command line: 5e-05, 0.1, 5, not 4-decimal floats
+        name: f"{value:g}" if isinstance(value, float) else value
+        for name, value in (ctx.get("hyperparameters") or {}).items()
+    }
+    ctx["hyperparameters_table"] = _key_value_table(hyperparameters, "hyperparameter", "value")
     ctx["split_sizes_table"] = _key_value_table(ctx.get("split_sizes"), "split", "examples")
     ctx.setdefault("framework_versions", _framework_versions())
     return ctx

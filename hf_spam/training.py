@@ -671,6 +671,7 @@ def model_card_context(record: RunRecord) -> dict[str, Any]:
             "learning_rate": training_args.learning_rate,
             "weight_decay": training_args.weight_decay,
             "lr_scheduler": str(training_args.lr_scheduler_type),
+            "gradient_clipping": training_args.max_grad_norm or "none",
             "batch_size": training_args.per_device_train_batch_size * training_args.world_size,
             "epochs": training_args.num_train_epochs,
             "optimizer": str(training_args.optim),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,6 +77,10 @@ def test_output_folder_has_everything(trained):
     assert config["id2label"] == {"0": "ham", "1": "spam"}
     card = (trained / "README.md").read_text()
     assert card.startswith("---") and "pipeline_tag: text-classification" in card
+    assert f"({results['total_parameters'] / 1e6:.1f}M parameters)" in card
+    hyperparameters = dict(re.findall(r"^\| (\w+) +\| +(\S+) +\|$", card, re.MULTILINE))
+    assert hyperparameters["gradient_clipping"] == "none"  # the book's loop does not clip
+    assert (hyperparameters["learning_rate"], hyperparameters["epochs"]) == ("0.002", "3")
 
 
 def test_validation_loss_falls(trained):
@@ -173,10 +178,9 @@ def test_bf16_on_cpu_without_bf16_hardware_warns(spam_csv, tmp_path, monkeypatch
     out = tmp_path / "bf16"
     args = tiny_args(spam_csv, out, "--bf16", "true", "--num_train_epochs", "1")
     with caplog.at_level("WARNING", logger="hf_spam.training"):
-        result = train(*parse(args + ["--save_strategy", "no"]))
+        train(*parse(args + ["--save_strategy", "no"]))
     assert "without bf16 hardware" in caplog.text and "drop --bf16" in caplog.text
-    assert result.metrics["test_accuracy"] >= 0  # the run itself still completes
-    assert (out / "model.safetensors").exists()
+    assert (out / "model.safetensors").exists()  # a warning, not a refusal
 
 
 def test_bad_arguments_fail_before_any_work(spam_csv, tmp_path, monkeypatch, capsys):
