@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from .utils import cpu_has_native_bf16, cpu_name
+from .hardware import cpu_has_native_bf16, cpu_name
 
 EPOCHS = 5
 INFERENCE_REPEATS = 2

@@ -41,6 +41,9 @@ from transformers import GPT2TokenizerFast, PreTrainedTokenizerBase, PreTrainedT
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 from transformers.utils import logging
 
+from .constants import SPLITS
+from .errors import DataError
+
 logger = logging.get_logger(__name__)
 
 SMS_SPAM_URL = "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip"
@@ -53,7 +56,6 @@ GPT2_ENCODING = "gpt2"
 GPT2_EOS_TOKEN = "<|endoftext|>"
 GPT2_PAD_TOKEN_ID = 50256  # the book pads with <|endoftext|>
 
-SPLITS = ("train", "validation", "test")
 PADDING_STRATEGIES = ("longest_train", "dynamic")
 EMPTY_TEXT_POLICIES = ("drop", "error")
 TABULAR_FORMATS = {
@@ -70,10 +72,6 @@ HUB_SPLIT_NAMES = {
     "dev": "validation",
     "test": "test",
 }
-
-
-class DataError(ValueError):
-    """Bad input data: the message names the file, row or column and what was expected."""
 
 
 @dataclass

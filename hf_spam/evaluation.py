@@ -22,6 +22,7 @@ import evaluate
 from transformers import Pipeline
 
 from .data import DataArguments, DataError, load_raw_dataset, prepare_data
+from .files import write_json, write_text
 from .inference import (
     DEFAULT_BATCH_SIZE,
     Prediction,
@@ -37,8 +38,6 @@ from .reporting import (
     format_table,
     per_class_table,
     plot_confusion_matrix,
-    write_json,
-    write_text,
 )
 
 __all__ = [

@@ -21,8 +21,9 @@ from typing import Any, TextIO
 
 from transformers import Pipeline, pipeline
 
-from .data import DataError
-from .reporting import format_table, write_text
+from .errors import DataError, ModelLoadError
+from .files import check_model_folder, write_text
+from .reporting import format_table
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -43,8 +44,6 @@ __all__ = [
 DEFAULT_BATCH_SIZE = 16
 #: Inputs longer than this many texts get a progress bar.
 PROGRESS_THRESHOLD = 64
-WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 PREDICTION_FORMATS = (".jsonl", ".csv")
 
 
@@ -67,35 +66,6 @@ class InferenceArguments:
             "hf_spam registers them)."
         },
     )
-
-
-class ModelLoadError(OSError):
-    """A model that cannot be loaded: the message names the missing file or the unknown repo."""
-
-
-def check_model_folder(path: str | os.PathLike, *, tokenizer: bool = True) -> Path:
-    """Check that `path` holds a loadable model (and tokenizer) before anything slow starts.
-
-    transformers' own errors for an incomplete folder talk about repo ids or `pytorch_model.bin`;
-    this says which of the files a saved classifier needs is missing.
-    """
-    path = Path(path).expanduser()
-    if not path.is_dir():
-        raise ModelLoadError(f"{path}: not a folder; expected a saved model folder")
-    missing = []
-    if not (path / "config.json").is_file():
-        missing.append("config.json (the model configuration)")
-    if not any((path / name).is_file() for name in WEIGHTS_FILES):
-        missing.append("model.safetensors (the weights)")
-    if tokenizer and not any((path / name).is_file() for name in TOKENIZER_FILES):
-        missing.append("tokenizer.json / tokenizer_config.json (the tokenizer)")
-    if missing:
-        raise ModelLoadError(
-            f"{path} is not a complete model folder: missing {'; '.join(missing)}. "
-            "Folders written by scripts/train.py, or by model.save_pretrained() plus "
-            "tokenizer.save_pretrained(), have them."
-        )
-    return path
 
 
 def load_classifier(

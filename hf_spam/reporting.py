@@ -7,16 +7,17 @@ inside the functions that need them, keeping `import hf_spam.reporting` cheap.
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .constants import SMS_SPAM_HUB_ID, is_number
+from .files import write_text
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCardData
@@ -31,8 +32,6 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_training_curves",
     "render_model_card",
-    "write_json",
-    "write_text",
 ]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -50,7 +49,6 @@ NOT_AVAILABLE = "n/a"
 #: Saved beside a trained model: what its card was rendered with, to render it again on push.
 CARD_CONTEXT_FILE = "card_context.json"
 _DPI = 150  # sharp enough for the Hub card, small enough to commit
-SMS_SPAM_DATASET_ID = "ucirvine/sms_spam"
 _TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#")
 
 
@@ -59,57 +57,11 @@ _TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#")
 # --------------------------------------------------------------------------------------------
 
 
-def _json_default(obj: Any) -> Any:
-    """Serialise numpy scalars/arrays, tensors and paths, which metric dicts routinely contain."""
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "tolist"):  # numpy arrays and scalars, torch tensors
-        return obj.tolist()
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write `obj` as indented JSON atomically (temp file + rename), so an interrupted run never
-    leaves a truncated metrics file that a later report would choke on."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-    _atomic_write_text(path, text)
-    return path
-
-
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write a text file atomically (reports, predictions): readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(path, text)
-    return path
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write beside the target, then rename: readers see the old file or the new one, never half."""
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        try:
-            handle.write(text)
-        except BaseException:
-            handle.close()
-            os.unlink(handle.name)
-            raise
-    os.replace(handle.name, path)
-
-
-def _is_number(value: Any) -> bool:
-    """Python and numpy numbers; not bools, which print as words."""
-    return isinstance(value, numbers.Number) and not isinstance(value, bool)
-
-
 def _format_value(value: Any) -> str:
     """Metrics to 4 decimals, tiny/huge floats (learning rates) in short scientific form."""
     if value is None:
         return ""
-    if not _is_number(value):
+    if not is_number(value):
         return str(value)
     if isinstance(value, numbers.Integral):
         return str(int(value))
@@ -133,8 +85,8 @@ def format_table(rows: Sequence[Mapping[str, Any]], *, markdown: bool = False) -
         return ""
     cells = [[_format_value(row.get(column)) for column in columns] for row in rows]
     numeric = [
-        any(_is_number(row.get(column)) for row in rows)
-        and all(row.get(column) is None or _is_number(row.get(column)) for row in rows)
+        any(is_number(row.get(column)) for row in rows)
+        and all(row.get(column) is None or is_number(row.get(column)) for row in rows)
         for column in columns
     ]
     widths = [
@@ -359,8 +311,8 @@ def _with_defaults(context: Mapping[str, Any], output_path: Path | None = None) 
     ctx.setdefault("base_model", "openai-community/gpt2")
     ctx.setdefault("license", "mit")
     ctx.setdefault("language", "en")
-    ctx.setdefault("dataset_id", SMS_SPAM_DATASET_ID)
-    ctx["is_sms_spam"] = ctx["dataset_id"] == SMS_SPAM_DATASET_ID
+    ctx.setdefault("dataset_id", SMS_SPAM_HUB_ID)
+    ctx["is_sms_spam"] = ctx["dataset_id"] == SMS_SPAM_HUB_ID
     ctx["dataset_name"] = ctx.get("dataset_name") or (
         "SMS Spam Collection" if ctx["is_sms_spam"] else "custom"
     )
@@ -547,7 +499,7 @@ def render_model_card(
         NOT_AVAILABLE if value is None else _format_value(value)
     )
     environment.filters["thousands"] = lambda value: (
-        f"{value:,}" if _is_number(value) else NOT_AVAILABLE
+        f"{value:,}" if is_number(value) else NOT_AVAILABLE
     )
     template = environment.from_string(template_path.read_text(encoding="utf-8"))
     ctx = _template_context(context, output_path)
@@ -566,5 +518,5 @@ def render_model_card(
             "The card template must start with a front matter block holding only {{ card_data }}"
         )
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(output_path, content)
+    write_text(output_path, content)
     return output_path

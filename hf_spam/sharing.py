@@ -11,7 +11,6 @@ and uploads it, or with `dry_run=True` stops after building it.
 from __future__ import annotations
 
 import json
-import numbers
 import os
 import shutil
 import tempfile
@@ -25,9 +24,10 @@ from huggingface_hub import HfApi, ModelCard, get_token
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from .inference import TOKENIZER_FILES, check_model_folder
+from .constants import SPLITS, TIMING_SUFFIXES, TOKENIZER_FILES, is_number
+from .errors import HubError
+from .files import atomic_output_dir, check_model_folder
 from .reporting import CARD_CONTEXT_FILE, format_table, render_model_card
-from .utils import atomic_output_dir
 
 __all__ = [
     "CARD_CONTEXT_FILE",
@@ -49,12 +49,6 @@ SHARDED_WEIGHTS = ("model.safetensors.index.json", "model-*-of-*.safetensors")
 EXTRA_TOKENIZER_FILES = ("special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json")
 #: Plots in the order the card shows them; any other top-level PNG follows.
 KNOWN_PLOTS = ("loss-plot.png", "accuracy-plot.png", "confusion-matrix.png")
-_SPLITS = ("train", "validation", "test")
-_TIMING_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second")
-
-
-class HubError(RuntimeError):
-    """Sharing cannot proceed: no token, a malformed repo id, or the Hub refused the upload."""
 
 
 @dataclass
@@ -140,20 +134,16 @@ def upload_file_names(model_dir: str | os.PathLike) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Number) and not isinstance(value, bool)
-
-
 def _context_from_results(results: Mapping[str, Any]) -> dict[str, Any]:
     """Card values from `all_results.json` (flat `<split>_<metric>` keys, `<split>_samples`,
     `confusion_matrix: {split: matrix}`)."""
     context: dict[str, Any] = {"results": {}, "split_sizes": {}}
-    for split in _SPLITS:
+    for split in SPLITS:
         metrics = {
             key: value
             for key, value in results.items()
-            if key.startswith(f"{split}_") and _is_number(value)
-            if not key.endswith(_TIMING_SUFFIXES)
+            if key.startswith(f"{split}_") and is_number(value)
+            if not key.endswith(TIMING_SUFFIXES)
         }
         if metrics:
             context["results"][split] = metrics
@@ -166,7 +156,7 @@ def _context_from_results(results: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("trainable_parameters", "total_parameters"):
         if key in results:
             context[key] = results[key]
-    if _is_number(results.get("train_runtime")):
+    if is_number(results.get("train_runtime")):
         context["training_time"] = f"{results['train_runtime']:.0f} s"
     return context
 

@@ -23,20 +23,21 @@ from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from .configuration import GPT2_PRESETS, GPTConfig
+from .constants import SPLITS, TIMING_SUFFIXES, split_metrics
 from .data import DataArguments, PreparedData, get_data_collator, get_tokenizer, prepare_data
+from .errors import UsageError
+from .files import check_output_dir
+from .hardware import cpu_has_native_bf16
 from .metrics import make_compute_metrics
 from .modeling import GPTForSequenceClassification
-from .utils import check_output_dir, cpu_has_native_bf16
 
 logger = logging.getLogger(__name__)
 
 TRAINABLE_POLICIES = ("head", "last_block", "last_two_blocks", "all", "lora")
 INIT_CHOICES = ("pretrained", "random")
-SPLITS = ("train", "validation", "test")
-TIMING_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second")
 
 
-class TrainingSetupError(ValueError):
+class TrainingSetupError(UsageError):
     """Arguments that cannot work together, found before any data or weights are loaded."""
 
 
@@ -578,12 +579,12 @@ def train(
 
 def save_outputs(trainer: SpamTrainer, record: RunRecord) -> list[Path]:
     """Model, tokenizer, metrics, the book's plots and the model card in `output_dir`."""
+    from .files import write_json
     from .reporting import (
         CARD_CONTEXT_FILE,
         plot_confusion_matrix,
         plot_training_curves,
         render_model_card,
-        write_json,
     )
 
     training_args, prepared, confusion = record.training_args, record.prepared, record.confusion
@@ -625,15 +626,6 @@ TRAINABLE_DESCRIPTIONS = {
     "all": "all parameters",
     "lora": "LoRA adapters (merged into the weights) and the new head",
 }
-
-
-def _split_metrics(metrics: Mapping[str, Any], split: str) -> dict[str, Any]:
-    prefix = f"{split}_"
-    return {
-        key: value
-        for key, value in metrics.items()
-        if key.startswith(prefix) and not key.endswith(TIMING_SUFFIXES)
-    }
 
 
 def model_card_context(record: RunRecord) -> dict[str, Any]:
@@ -679,7 +671,7 @@ def model_card_context(record: RunRecord) -> dict[str, Any]:
         },
         "seed": training_args.seed,
         "training_time": f"{metrics.get('train_runtime', 0):.0f} s",
-        "results": {split: _split_metrics(metrics, split) for split in SPLITS},
+        "results": {split: split_metrics(metrics, split) for split in SPLITS},
         "confusion_matrix": confusion.get("test"),
         "confusion_matrix_split": "test",
         "plots": ["loss-plot.png", "accuracy-plot.png", "confusion-matrix.png"],

@@ -23,11 +23,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from .configuration import GPT2_PRESETS, GPTConfig
+from .constants import CONFIG_NAME, SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME
+from .errors import CheckpointError
 from .modeling import GPTPreTrainedModel
 
-SAFETENSORS_NAME = "model.safetensors"
-SAFETENSORS_INDEX_NAME = "model.safetensors.index.json"
-CONFIG_NAME = "config.json"
 # Buffers of transformers' GPT-2 attention (the causal mask), not weights.
 IGNORED_KEY = re.compile(r"^h\.\d+\.attn\.(bias|masked_bias)$")
 # GPT-2's `config.json` fields -> GPTConfig fields.
@@ -39,10 +38,6 @@ GPT2_CONFIG_FIELDS = {
     "n_layer": "n_layers",
     "layer_norm_epsilon": "layer_norm_eps",
 }
-
-
-class CheckpointError(ValueError):
-    """A GPT-2 checkpoint that cannot be mapped onto the model; the message names the key."""
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike) -> tuple[list[Path], Path | None]:

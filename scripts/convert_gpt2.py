@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from hf_spam import GPTForCausalLM, GPTForSequenceClassification
-from hf_spam.utils import atomic_output_dir
+from hf_spam.files import atomic_output_dir
 
 HEADS = {"causal_lm": GPTForCausalLM, "classification": GPTForSequenceClassification}
 

@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         format_evaluation_summary,
         write_evaluation_report,
     )
+    from hf_spam.files import atomic_output_dir, check_output_dir
     from hf_spam.inference import InferenceArguments, ModelLoadError
-    from hf_spam.utils import atomic_output_dir, check_output_dir
 
     parser = HfArgumentParser((EvaluateArguments, InferenceArguments, DataArguments))
     args, inference_args, data_args = parser.parse_args_into_dataclasses(args=argv)

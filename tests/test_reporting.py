@@ -12,6 +12,7 @@ import pytest
 import yaml
 from huggingface_hub import ModelCard
 
+from hf_spam.files import write_json
 from hf_spam.reporting import (
     DEFAULT_MODEL_CARD_TEMPLATE,
     build_card_data,
@@ -19,7 +20,6 @@ from hf_spam.reporting import (
     plot_confusion_matrix,
     plot_training_curves,
     render_model_card,
-    write_json,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
