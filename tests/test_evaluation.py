@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, load_script, write_spam_fixture
+from helpers import random_model, trained_model
 from sklearn import metrics as skm
-from usage_helpers import random_model, trained_model
 
 from hf_spam.evaluation import EVAL_SPLITS
 from hf_spam.inference import classify, load_classifier

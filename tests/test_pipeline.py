@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 import torch
+from helpers import random_model, run_fresh_python, trained_model
 from transformers import pipeline
-from usage_helpers import random_model, run_fresh_python, trained_model
 
 TEXTS = [
     "WIN a free prize call now",

@@ -10,7 +10,7 @@ from dataclasses import fields
 
 import pytest
 from conftest import load_script
-from usage_helpers import trained_model
+from helpers import trained_model
 
 from hf_spam.data import DataArguments
 from hf_spam.inference import InferenceArguments

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import load_script
+from helpers import FakeHfApi, run_fresh_python, trained_model
 from transformers import pipeline
-from usage_helpers import run_fresh_python, trained_model
 
 import hf_spam.sharing as sharing
 
@@ -58,31 +58,6 @@ def _front_matter(text: str) -> dict:
 
 def _snippet(card: str) -> str:
     return re.search(r"## Usage\n\n```python\n(.*?)```", card, flags=re.DOTALL).group(1)
-
-
-class FakeHfApi:
-    """Records what would reach the Hub; checks the folder while it still exists."""
-
-    calls: list[tuple[str, dict]] = []
-    fail_upload: bool = False
-
-    def __init__(self, token=None):
-        self.calls.append(("init", {"token": token}))
-
-    def create_repo(self, repo_id, **kwargs):
-        self.calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
-        return f"https://huggingface.co/{repo_id}"
-
-    def upload_folder(self, *, repo_id, folder_path, **kwargs):
-        if self.fail_upload:
-            raise ConnectionError("Connection refused")
-        files = sorted(p.name for p in Path(folder_path).iterdir())
-        self.calls.append(("upload_folder", {"repo_id": repo_id, "files": files, **kwargs}))
-
-        class Commit:
-            commit_url = f"https://huggingface.co/{repo_id}/commit/abc123"
-
-        return Commit()
 
 
 @pytest.fixture

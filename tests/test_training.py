@@ -13,39 +13,18 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import ROOT
+from helpers import TINY_NO_KEY_BIAS, parse, tiny_args
 from safetensors.torch import load_file
-from transformers import HfArgumentParser, pipeline
+from transformers import pipeline
 
 from hf_spam import GPTConfig, GPTForSequenceClassification
-from hf_spam.data import DataArguments
 from hf_spam.training import (
     ModelArguments,
-    SpamTrainingArguments,
     TrainingSetupError,
     apply_trainable_layers,
     train,
     trainable_parameters,
 )
-
-TINY = "emb_dim=32,n_layers=2,n_heads=4,context_length=64"
-# For exact-weights comparisons of two runs: the key bias's true gradient is exactly zero (softmax
-# ignores a constant shift), so Adam turns two code paths' different float rounding (~1e-9) of
-# that zero into learning-rate-sized steps. Without it the runs must agree to float precision.
-TINY_NO_KEY_BIAS = TINY + ",qkv_bias=false"
-
-
-def tiny_args(data: Path, output_dir: Path, *extra: str) -> list[str]:
-    return [
-        "--dataset", str(data), "--init", "random", "--config_overrides", TINY,
-        "--output_dir", str(output_dir), "--learning_rate", "2e-3",
-        "--num_train_epochs", "3", "--disable_tqdm", "true",
-        *extra,
-    ]  # fmt: skip
-
-
-def parse(argv: list[str]):
-    parser = HfArgumentParser((ModelArguments, DataArguments, SpamTrainingArguments))
-    return parser.parse_args_into_dataclasses(args=argv)
 
 
 def eval_losses(output_dir: Path) -> list[float]:
@@ -236,7 +215,7 @@ KILL_AFTER_FIRST_SAVE = """
 import os, signal, sys
 from transformers import TrainerCallback
 sys.path.insert(0, {tests!r})
-from test_training import parse
+from helpers import parse
 from hf_spam.training import train
 
 class KillAfterFirstSave(TrainerCallback):
@@ -316,7 +295,7 @@ def test_push_to_hub_needs_a_token_before_any_work(spam_csv, tmp_path, monkeypat
 
 
 def test_push_to_hub_uploads_the_finished_folder(spam_csv, tmp_path, monkeypatch):
-    from test_sharing import FakeHfApi
+    from helpers import FakeHfApi
 
     import hf_spam.sharing as sharing
 

@@ -1,0 +1,101 @@
+"""Helpers shared by the test modules (fixtures live in conftest.py): tiny training arguments,
+one tiny trained model per session, a random model, a fresh interpreter, a fake Hub API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transformers import HfArgumentParser
+
+from hf_spam import GPTConfig, GPTForSequenceClassification
+from hf_spam.data import DataArguments, get_tokenizer
+from hf_spam.training import ModelArguments, SpamTrainingArguments
+
+TINY_CONFIG = dict(vocab_size=50257, context_length=64, emb_dim=32, n_heads=4, n_layers=2)
+
+
+TINY = "emb_dim=32,n_layers=2,n_heads=4,context_length=64"
+# For exact-weights comparisons of two runs: the key bias's true gradient is exactly zero (softmax
+# ignores a constant shift), so Adam turns two code paths' different float rounding (~1e-9) of
+# that zero into learning-rate-sized steps. Without it the runs must agree to float precision.
+TINY_NO_KEY_BIAS = TINY + ",qkv_bias=false"
+
+
+def tiny_args(data: Path, output_dir: Path, *extra: str) -> list[str]:
+    return [
+        "--dataset", str(data), "--init", "random", "--config_overrides", TINY,
+        "--output_dir", str(output_dir), "--learning_rate", "2e-3",
+        "--num_train_epochs", "3", "--disable_tqdm", "true",
+        *extra,
+    ]  # fmt: skip
+
+
+def parse(argv: list[str]):
+    parser = HfArgumentParser((ModelArguments, DataArguments, SpamTrainingArguments))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def trained_model(tmp_path_factory: pytest.TempPathFactory, data: Path) -> Path:
+    """A tiny model trained on the synthetic spam CSV (a few seconds), shared by every module
+    that asks in this session. Tests must not modify it: copy it first."""
+    from hf_spam.training import train
+
+    out = tmp_path_factory.getbasetemp() / "usage-tiny-model"
+    if not (out / "README.md").is_file():  # the last file train() writes
+        fast = ("--save_strategy", "no", "--eval_on_train", "false", "--report_to", "none")
+        train(*parse(tiny_args(data, out, *fast)))
+    return out
+
+
+def random_model(folder: Path, id2label: dict[int, str] | None = None, seed: int = 0) -> Path:
+    """An untrained tiny classifier with its tokenizer, saved as training saves one."""
+    import torch
+
+    torch.manual_seed(seed)
+    id2label = id2label or {0: "ham", 1: "spam"}
+    config = GPTConfig(**TINY_CONFIG, num_labels=len(id2label), id2label=id2label)
+    GPTForSequenceClassification(config).save_pretrained(folder)
+    get_tokenizer(config.context_length).save_pretrained(folder)
+    return folder
+
+
+def run_fresh_python(script: str, cwd: Path) -> dict:
+    """Run `script` in a new interpreter, offline, from `cwd` (so `import hf_spam` cannot find
+    the checkout), with its own remote-code cache; return the JSON its last line prints."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(cwd / "modules")}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+class FakeHfApi:
+    """Records what would reach the Hub; checks the folder while it still exists."""
+
+    calls: list[tuple[str, dict]] = []
+    fail_upload: bool = False
+
+    def __init__(self, token=None):
+        self.calls.append(("init", {"token": token}))
+
+    def create_repo(self, repo_id, **kwargs):
+        self.calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
+        return f"https://huggingface.co/{repo_id}"
+
+    def upload_folder(self, *, repo_id, folder_path, **kwargs):
+        if self.fail_upload:
+            raise ConnectionError("Connection refused")
+        files = sorted(p.name for p in Path(folder_path).iterdir())
+        self.calls.append(("upload_folder", {"repo_id": repo_id, "files": files, **kwargs}))
+
+        class Commit:
+            commit_url = f"https://huggingface.co/{repo_id}/commit/abc123"
+
+        return Commit()
