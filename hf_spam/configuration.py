@@ -20,6 +20,10 @@ GPT2_PRESETS: dict[str, dict[str, int]] = {
 }
 
 
+# Values of `trainable_token_pos`, the book's names (`flexible` is hf_spam's default).
+TRAINABLE_TOKEN_POSITIONS = ("flexible", "last", "first")
+
+
 class GPTConfig(PretrainedConfig):
     r"""Configuration of [`GPTModel`] and its heads.
 
@@ -36,6 +40,22 @@ class GPTConfig(PretrainedConfig):
         initializer_range: Standard deviation of the normal initialiser for fresh weights.
         tie_word_embeddings: Whether `GPTForCausalLM.out_head` shares `tok_emb`'s weight (GPT-2
             does).
+        trainable_token_pos: Which position the classifier reads, as the book's
+            `additional_experiments.py` flag. `flexible`: the last real token, found from the
+            attention mask (padding is invisible). `last` / `first`: position -1 / 0 of the row as
+            given, the book's way: the model sees padding as ordinary tokens (no padding mask,
+            positions 0..n-1 over the whole row), so the row should be padded to a fixed length
+            (`padded_length`).
+        average_embeddings: The classifier reads the mean of the final-norm states over positions
+            instead of one position (the book's `--average_embeddings`): with `last` / `first` over
+            every position of the row, padding included, as the book; with `flexible` over the
+            real tokens (the book ignores the flag with `flexible`).
+        disable_causal_mask: Attention without the causal mask: every token sees every other (the
+            book's `--disable_causal_mask`); with `flexible`, padding stays hidden.
+        padded_length: With `last` / `first`, the length every row is cut or padded to (with
+            `pad_token_id`, on the right) before the model reads it, as the book's `SpamDataset`
+            does with its `max_length` (`--context_length`); set, the classifier gives the same
+            answer whatever padding the caller used (pipeline(), a collator). None: rows as given.
     """
 
     model_type: ClassVar[str] = "hf_spam_gpt"
@@ -61,16 +81,44 @@ class GPTConfig(PretrainedConfig):
     eos_token_id: int | None = 50256
     pad_token_id: int | None = 50256
     tie_word_embeddings: bool = True
+    trainable_token_pos: str = "flexible"
+    average_embeddings: bool = False
+    disable_causal_mask: bool = False
+    padded_length: int | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         if self.emb_dim % self.n_heads != 0:
             raise ValueError(
                 f"emb_dim ({self.emb_dim}) must be divisible by n_heads ({self.n_heads})"
             )
+        self._check_classifier_reading()
         super().__post_init__(**kwargs)
         if self.id2label and not self.label2id:
             # `evaluate`'s evaluator and label-aware code read label2id; keep it in step.
             self.label2id = {label: int(i) for i, label in self.id2label.items()}
+
+    def _check_classifier_reading(self) -> None:
+        if self.trainable_token_pos not in TRAINABLE_TOKEN_POSITIONS:
+            raise ValueError(
+                f"trainable_token_pos={self.trainable_token_pos!r}; expected one of "
+                f"{', '.join(TRAINABLE_TOKEN_POSITIONS)}"
+            )
+        if self.padded_length is None:
+            return
+        if not 1 <= self.padded_length <= self.context_length:
+            raise ValueError(
+                f"padded_length ({self.padded_length}) must be between 1 and context_length "
+                f"({self.context_length})"
+            )
+        pad = self.pad_token_id
+        if self.trainable_token_pos != "flexible" and not (
+            pad is not None and 0 <= pad < self.vocab_size
+        ):
+            # The book's padding is read as tokens, so it must be one.
+            raise ValueError(
+                f"padded_length needs a pad_token_id within the vocabulary (0..{self.vocab_size - 1}),"
+                f" got {pad}"
+            )
 
     @property
     def head_dim(self) -> int:
@@ -90,4 +138,4 @@ class GPTConfig(PretrainedConfig):
         return cls(**{**GPT2_PRESETS[key], **kwargs})
 
 
-__all__ = ["GPT2_PRESETS", "GPTConfig"]
+__all__ = ["GPT2_PRESETS", "TRAINABLE_TOKEN_POSITIONS", "GPTConfig"]

@@ -8,7 +8,9 @@ with `Trainer`, `pipeline()`, `generate()` and the Hub:
   `attention_mask`, and reads position ids from that mask, so left- and right-padded batches give
   the same numbers;
 * the classification head reads the *last real token*, found from the mask: GPT-2 pads with its
-  end-of-text token, which may also occur inside a text, so the pad id cannot tell;
+  end-of-text token, which may also occur inside a text, so the pad id cannot tell; the book's
+  other readings (`trainable_token_pos` `last` / `first`, `average_embeddings`) and its
+  `disable_causal_mask` are configuration fields, so a saved model reads as it was trained;
 * `GPTForCausalLM` keeps a key/value cache so `generate()` is incremental.
 
 This file imports only torch, transformers and `.configuration`: it is the code that travels to
@@ -87,7 +89,10 @@ class FeedForward(nn.Module):
 
 
 class MultiHeadAttention(nn.Module):
-    """Causal multi-head self-attention (chapter 3), computed by SDPA."""
+    """Causal multi-head self-attention (chapter 3), computed by SDPA.
+
+    With `disable_causal_mask` (the book's bonus experiment) every token sees every other one.
+    """
 
     def __init__(self, cfg: GPTConfig, layer_idx: int = 0):
         super().__init__()
@@ -100,6 +105,7 @@ class MultiHeadAttention(nn.Module):
         self.W_value = nn.Linear(cfg.emb_dim, d_out, bias=cfg.qkv_bias)
         self.out_proj = nn.Linear(d_out, d_out)
         self.dropout = cfg.drop_rate
+        self.causal = not cfg.disable_causal_mask
 
     def forward(
         self,
@@ -130,7 +136,7 @@ class MultiHeadAttention(nn.Module):
             attn_mask=attn_mask,
             dropout_p=self.dropout if self.training else 0.0,
             # Without an explicit mask (no padding, no cache) SDPA's causal kernel is fastest.
-            is_causal=attn_mask is None and queries.shape[2] > 1,
+            is_causal=self.causal and attn_mask is None and queries.shape[2] > 1,
         )
         context = context.transpose(1, 2).reshape(b, queries.shape[2], -1)
         return self.out_proj(context)
@@ -183,10 +189,13 @@ def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
     return (positions * attention_mask.bool()).argmax(-1)
 
 
-def build_attention_mask(attention_mask: torch.Tensor, query_length: int) -> torch.Tensor:
+def build_attention_mask(
+    attention_mask: torch.Tensor, query_length: int, causal: bool = True
+) -> torch.Tensor:
     """Boolean SDPA mask `(b, 1, queries, keys)` from a 2-D padding mask over cached + new tokens.
 
-    A query sees a key when the key is not in its future and is a real token. Each query also
+    A query sees a key when the key is a real token and, if `causal`, not in its future. Each
+    query also
     sees itself, so rows of padding queries never turn into NaNs (their outputs are ignored).
     Boolean, so it suits any compute dtype (fp32, bf16 autocast).
     """
@@ -194,7 +203,9 @@ def build_attention_mask(attention_mask: torch.Tensor, query_length: int) -> tor
     device = attention_mask.device
     query_pos = torch.arange(key_length - query_length, key_length, device=device)[:, None]
     key_pos = torch.arange(key_length, device=device)[None, :]
-    allowed = (key_pos <= query_pos) & attention_mask.bool()[:, None, None, :]
+    allowed = attention_mask.bool()[:, None, None, :]
+    if causal:
+        allowed = allowed & (key_pos <= query_pos)
     return allowed | (key_pos == query_pos)
 
 
@@ -357,16 +368,17 @@ class GPTModel(GPTPreTrainedModel):
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
 
+        causal = not self.config.disable_causal_mask
         padded = attention_mask is not None and not bool(attention_mask.bool().all())
-        if padded and past_length == 0 and is_right_padded(attention_mask):
+        if padded and causal and past_length == 0 and is_right_padded(attention_mask):
             # Real tokens never look right, so the causal mask alone hides right padding:
             # SDPA's fused causal kernel, and positions 0..n-1 are the real tokens' positions.
             padded = False
         attn_mask = None
-        if padded or (past_length > 0 and num_tokens > 1):
+        if padded or (causal and past_length > 0 and num_tokens > 1):
             if attention_mask is None:
                 attention_mask = torch.ones(batch_size, total_length, device=device)
-            attn_mask = build_attention_mask(attention_mask, num_tokens)
+            attn_mask = build_attention_mask(attention_mask, num_tokens, causal)
 
         if block_inputs is not None:
             x = block_inputs
@@ -453,13 +465,24 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
 
 
 class GPTForSequenceClassification(GPTPreTrainedModel):
-    """The chapter 6 classifier: a fresh `out_head` read at the last real token.
+    """The chapter 6 classifier: a fresh `out_head` over one position's final-norm state.
 
-    Only the last real token's state reaches the head (the book's `logits[:, -1, :]`), so the
-    last block computes its output for that token alone, and a batch of mixed lengths runs as
-    groups of similar length: padding costs almost nothing. Inputs longer than the context are
-    cut to their first `context_length` tokens, as the data pipeline does; an empty input reads
-    as the single end-of-text token.
+    Which state reaches the head is the configuration's `trainable_token_pos` (the names of the
+    book's `additional_experiments.py`):
+
+    * `flexible` (default): the last real token, found from the attention mask; padding is
+      invisible, so left, right or no padding give the same logits. Only that token's state is
+      needed, so the last block computes its output for that token alone, and a batch of mixed
+      lengths runs as groups of similar length: padding costs almost nothing.
+    * `last` / `first`: position -1 / 0 of each row as the book feeds it: no padding mask,
+      positions 0..n-1 over the whole row, the padding read as ordinary tokens. With
+      `padded_length` set each row is first rebuilt as the book's dataset builds it (its real
+      tokens, then `pad_token_id` up to that length), so every caller gets the trained reading.
+
+    `average_embeddings` reads the mean over positions instead (every position of the row for
+    `last` / `first`, as the book; the real tokens for `flexible`). Inputs longer than the context
+    are cut to their first `context_length` tokens, as the data pipeline does; an empty input
+    reads as the single end-of-text token.
     """
 
     def __init__(self, config: GPTConfig):
@@ -486,10 +509,24 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
     ) -> SequenceClassifierOutput:
         r"""
         block_inputs, start_block: resume from cached hidden states, see `GPTModel.forward`.
+            For `last` / `first` they are the states of the rows `trunk_inputs` gives.
         """
-        plain = position_ids is not None or inputs_embeds is not None or output_hidden_states
-        if plain or not self.skip_padding_work:
-            # Caller-controlled positions/embeddings, or all hidden states wanted: every position.
+        if input_ids is not None and input_ids.shape[1] == 0:
+            input_ids = input_ids.new_full((input_ids.shape[0], 1), self._end_of_text_id())
+            attention_mask = None
+        if input_ids is not None:
+            input_ids, attention_mask = self.trunk_inputs(input_ids, attention_mask)
+        elif self.config.trainable_token_pos != "flexible":
+            attention_mask = None  # the book passes no padding mask
+        every_position = (
+            position_ids is not None
+            or inputs_embeds is not None
+            or output_hidden_states
+            or self.config.average_embeddings
+            or not self.skip_padding_work
+        )
+        hidden_states = None
+        if every_position:
             outputs = self.gpt(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
@@ -499,18 +536,70 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
                 block_inputs=block_inputs,
                 start_block=start_block,
             )
-            hidden = outputs.last_hidden_state
-            mask = (
-                attention_mask if attention_mask is not None else hidden.new_ones(hidden.shape[:2])
-            )
-            pooled = hidden[torch.arange(hidden.shape[0]), last_token_index(mask)]
+            pooled = self.pool(outputs.last_hidden_state, attention_mask)
             hidden_states = outputs.hidden_states
-        else:
+        elif self.config.trainable_token_pos == "flexible":
             pooled = self.pooled_states(input_ids, attention_mask, block_inputs, start_block)
-            hidden_states = None
+        else:
+            pooled = self.book_position_state(input_ids, block_inputs, start_block)
         logits = self.out_head(pooled)
-        loss = self.classification_loss(logits, labels) if labels is not None else None
+        loss = None
+        if labels is not None:
+            # transformers' loss by `problem_type` (inferred from the labels if unset), in fp32.
+            loss = self.loss_function(
+                labels=labels, pooled_logits=logits.float(), config=self.config
+            )
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+    def trunk_inputs(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Token ids and padding mask as this head's trunk sees them.
+
+        `flexible`: unchanged. `last` / `first`: the book's rows and no mask; with
+        `padded_length`, each row's real tokens cut to it and padded with `pad_token_id` on
+        the right (the book's `SpamDataset`), else the rows as given, cut to the context.
+        A cache of trunk states for `block_inputs` must be computed from these.
+        """
+        if self.config.trainable_token_pos == "flexible":
+            return input_ids, attention_mask
+        length = self.config.padded_length
+        if length is None:
+            return input_ids[:, : self.config.context_length], None
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        packed, _ = pack_right(input_ids, attention_mask, length, self.config.pad_token_id)
+        rows = packed.new_full((packed.shape[0], length), self.config.pad_token_id)
+        rows[:, : packed.shape[1]] = packed
+        return rows, None
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """The state the head reads from final-norm states `(batch, tokens, emb)` at every
+        position (`attention_mask` only for `flexible`)."""
+        position = self.config.trainable_token_pos
+        if position == "flexible" and attention_mask is not None:
+            if self.config.average_embeddings:
+                weights = attention_mask.to(hidden.dtype)[..., None]
+                return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+            return hidden[torch.arange(hidden.shape[0]), last_token_index(attention_mask)]
+        if self.config.average_embeddings:
+            # The book averages the head's logits over positions; the head is affine, so
+            # averaging the states first is the same.
+            return hidden.mean(1)
+        return hidden[:, 0] if position == "first" else hidden[:, -1]
+
+    def book_position_state(
+        self, input_ids: torch.Tensor | None, block_inputs: torch.Tensor | None, start_block: int
+    ) -> torch.Tensor:
+        """Final-norm state at position -1 (`last`) or 0 (`first`) of each row as given."""
+        x = input_ids if block_inputs is None else block_inputs
+        if x is None:
+            raise ValueError("Pass input_ids or block_inputs")
+        first = self.config.trainable_token_pos == "first"
+        if first and not self.config.disable_causal_mask:
+            x = x[:, :1]  # under the causal mask position 0 sees only itself
+        index = torch.full((x.shape[0],), 0 if first else x.shape[1] - 1, device=x.device)
+        return self.gpt.final_norm(self._state_at(x, None, index, start_block))
 
     def pooled_states(
         self,
@@ -524,35 +613,49 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         if x is None:
             raise ValueError("Pass input_ids or block_inputs")
         if x.shape[1] == 0:  # empty texts: read the end-of-text token instead
-            x = x.new_full((x.shape[0], 1, *x.shape[2:]), self._empty_fill(x))
+            fill = 0.0 if x.is_floating_point() else self._end_of_text_id()
+            x = x.new_full((x.shape[0], 1, *x.shape[2:]), fill)
             attention_mask = None
         if attention_mask is None:
             attention_mask = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)
-        x, mask = pack_right(x, attention_mask, self.config.context_length, self._empty_fill(x))
+        # Packed padding is never attended to nor read, but it is embedded: 0 is in any vocabulary.
+        x, mask = pack_right(x, attention_mask, self.config.context_length, 0)
+        no_real_token = mask[:, 0] == 0
+        if not x.is_floating_point() and bool(no_real_token.any()):
+            x[no_real_token, 0] = self._end_of_text_id()
         mask[:, 0] = 1  # a row with no real token keeps its first (end-of-text) one
         lengths = mask.sum(-1)
         parts, rows_in_order = [], []
         for rows in length_buckets(lengths.tolist()):
             index = torch.tensor(rows, device=x.device)
             width = int(lengths[index].max())
-            parts.append(self._last_token_state(x[index, :width], mask[index, :width], start_block))
+            part_mask = mask[index, :width]
+            last = part_mask.sum(-1) - 1
+            parts.append(self._state_at(x[index, :width], part_mask, last, start_block))
             rows_in_order.append(index)
         inverse = torch.argsort(torch.cat(rows_in_order))
         return self.gpt.final_norm(torch.cat(parts)[inverse])
 
-    def _empty_fill(self, x: torch.Tensor) -> int | float:
-        pad = self.config.pad_token_id if self.config.pad_token_id is not None else 0
-        return pad if not x.is_floating_point() else 0.0
+    def _end_of_text_id(self) -> int:
+        """The token an empty text reads as: end-of-text, or 0 if the vocabulary lacks it."""
+        for token in (self.config.eos_token_id, self.config.pad_token_id):
+            if isinstance(token, int) and 0 <= token < self.config.vocab_size:
+                return token
+        return 0
 
-    def _last_token_state(
-        self, x: torch.Tensor, mask: torch.Tensor, start_block: int
+    def _state_at(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        index: torch.Tensor,
+        start_block: int,
     ) -> torch.Tensor:
-        """Run rows packed to the right; the last block only at each row's last real token."""
+        """Run the rows (ids or block inputs); the last block only at position `index` of each
+        row. `mask` (rows packed to the right) hides padding; None: every position is a token."""
         n_layers = self.config.n_layers
-        last = mask.sum(-1) - 1
-        padded = not bool(mask.all())
         if start_block >= n_layers:  # the cache already holds the blocks' output
-            return x[torch.arange(x.shape[0]), last]
+            return x[torch.arange(x.shape[0]), index]
+        padded = mask is not None and not bool(mask.all())
         inputs = {"block_inputs": x} if x.is_floating_point() else {"input_ids": x}
         hidden = self.gpt(
             **inputs,
@@ -560,25 +663,9 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
             start_block=start_block,
             stop_block=n_layers - 1,
         ).last_hidden_state
-        # One query per row at its last real token; keys are that row's real tokens.
+        # One query per row; keys are that row's tokens (its real ones when padded).
         key_mask = mask.bool()[:, None, None, :] if padded else None
-        return self.gpt.trf_blocks[-1](hidden, key_mask, None, last).squeeze(1)
-
-    def classification_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Loss by transformers' `problem_type` convention, inferred from the labels if unset."""
-        if self.config.problem_type is None:
-            if self.num_labels == 1:
-                self.config.problem_type = "regression"
-            elif labels.dtype in (torch.long, torch.int):
-                self.config.problem_type = "single_label_classification"
-            else:
-                self.config.problem_type = "multi_label_classification"
-        logits = logits.float()
-        if self.config.problem_type == "regression":
-            return F.mse_loss(logits.squeeze(-1), labels.float().view(-1))
-        if self.config.problem_type == "single_label_classification":
-            return F.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
-        return F.binary_cross_entropy_with_logits(logits, labels.float())
+        return self.gpt.trf_blocks[-1](hidden, key_mask, None, index).squeeze(1)
 
 
 __all__ = [
