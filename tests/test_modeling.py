@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 import torch
+from torch.nn import functional as F
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
 from hf_spam import GPTConfig, GPTForCausalLM, GPTForSequenceClassification, GPTModel
@@ -82,18 +83,24 @@ def test_head_reads_last_real_token_not_pad_id(classifier):
 
 
 @pytest.mark.parametrize(
-    ("num_labels", "labels", "problem_type"),
+    ("num_labels", "labels", "problem_type", "expected_loss"),
     [
-        (2, torch.tensor([0, 1]), "single_label_classification"),
-        (3, torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]), "multi_label_classification"),
-        (1, torch.tensor([0.5, -1.0]), "regression"),
+        (2, torch.tensor([0, 1]), "single_label_classification", F.cross_entropy),
+        (
+            3,
+            torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]),
+            "multi_label_classification",
+            F.binary_cross_entropy_with_logits,
+        ),
+        (1, torch.tensor([0.5, -1.0]), "regression", lambda x, y: F.mse_loss(x.squeeze(-1), y)),
     ],
 )
-def test_loss_follows_problem_type(num_labels, labels, problem_type):
+def test_loss_follows_problem_type(num_labels, labels, problem_type, expected_loss):
     model = GPTForSequenceClassification(GPTConfig(**TINY, num_labels=num_labels))
     out = model(input_ids=torch.randint(0, 50257, (2, 5)), labels=labels)
     assert model.config.problem_type == problem_type
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
+    torch.testing.assert_close(out.loss, expected_loss(out.logits, labels), atol=1e-6, rtol=0)
     assert out.logits.shape == (2, num_labels)
     out.loss.backward()
     assert model.out_head.weight.grad is not None
