@@ -195,8 +195,8 @@ def build_attention_mask(
     """Boolean SDPA mask `(b, 1, queries, keys)` from a 2-D padding mask over cached + new tokens.
 
     A query sees a key when the key is a real token and, if `causal`, not in its future. Each
-    query also
-    sees itself, so rows of padding queries never turn into NaNs (their outputs are ignored).
+    query also sees itself, so rows of padding queries never turn into NaNs (their outputs are
+    ignored).
     Boolean, so it suits any compute dtype (fp32, bf16 autocast).
     """
     key_length = attention_mask.shape[-1]
