@@ -12,6 +12,7 @@ from functools import lru_cache
 import numpy as np
 import tiktoken
 from datasets import DatasetDict
+from datasets.fingerprint import Hasher
 from transformers import GPT2TokenizerFast, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
@@ -92,14 +93,44 @@ def _encode_batch(
     }
 
 
+def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
+    """A cheap, content-based key of a fast tokenizer.
+
+    `datasets` would otherwise hash the tokenizer object itself for every `map` (seconds each).
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    state = backend.to_str() if backend is not None else repr(tokenizer)
+    return Hasher.hash((type(tokenizer).__name__, state, tokenizer.split_special_tokens))
+
+
+def _map(
+    dataset: DatasetDict, function, kwargs: dict, key: tuple, desc: str, **map_kwargs
+) -> DatasetDict:
+    """`Dataset.map` of each split with a fingerprint derived from the data and `key`."""
+    return DatasetDict(
+        {
+            split: ds.map(
+                function,
+                batched=True,
+                fn_kwargs=kwargs,
+                new_fingerprint=Hasher.hash((ds._fingerprint, function.__name__, *key)),
+                desc=desc,
+                **map_kwargs,
+            )
+            for split, ds in dataset.items()
+        }
+    )
+
+
 def count_tokens(dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase) -> dict[str, np.ndarray]:
     """Each split's token counts, before truncation."""
-    counted = dataset.map(
+    counted = _map(
+        dataset,
         _count_tokens_batch,
-        batched=True,
-        fn_kwargs={"tokenizer": tokenizer},
+        {"tokenizer": tokenizer},
+        (tokenizer_fingerprint(tokenizer),),
+        "Counting tokens",
         remove_columns=list(next(iter(dataset.values())).column_names),
-        desc="Counting tokens",
     )
     return {split: np.asarray(ds.with_format("numpy")["length"]) for split, ds in counted.items()}
 
@@ -109,12 +140,9 @@ def tokenize(
 ) -> DatasetDict:
     """Add `input_ids`, `attention_mask` and `length` (real tokens), truncated to `max_length`
     and, with `pad`, padded to it on the right with the pad id (50256) as the book does."""
-    return dataset.map(
-        _encode_batch,
-        batched=True,
-        fn_kwargs={"tokenizer": tokenizer, "max_length": max_length, "pad": pad},
-        desc="Tokenizing",
-    )
+    kwargs = {"tokenizer": tokenizer, "max_length": max_length, "pad": pad}
+    key = (tokenizer_fingerprint(tokenizer), max_length, pad)
+    return _map(dataset, _encode_batch, kwargs, key, "Tokenizing")
 
 
 __all__ = [
