@@ -330,3 +330,37 @@ def test_dataset_and_train_file_together(tmp_path: Path) -> None:
     args = DataArguments(dataset="a.csv", train_file="b.csv")
     with pytest.raises(DataError, match="either --dataset"):
         load_raw_dataset(args)
+
+
+# ---------------------------------------------------------------------------------------------
+# Malformed files name the file and the line or row (not a raw pyarrow/pandas error)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bad_json_line_names_the_file_and_line(tmp_path: Path, cache_dir: str) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n{"text": "c", \n')
+    with pytest.raises(DataError, match=r"d\.jsonl, line 3: not valid JSON"):
+        load_raw_dataset(DataArguments(dataset=str(path), data_cache_dir=cache_dir))
+    path.write_text('{"text": "a", "label": "x"}\n["b", "y"]\n')
+    with pytest.raises(DataError, match=r"d\.jsonl, line 2: expected a JSON object"):
+        load_raw_dataset(DataArguments(dataset=str(path), data_cache_dir=cache_dir))
+    assert_nothing_cached(cache_dir)
+
+
+def test_garbage_parquet_names_the_file(tmp_path: Path, cache_dir: str) -> None:
+    path = tmp_path / "d.parquet"
+    path.write_bytes(b"PAR1 this is not parquet at all \x00\x01\x02")
+    with pytest.raises(DataError, match=r"d\.parquet: not a readable Parquet file"):
+        load_raw_dataset(DataArguments(dataset=str(path), data_cache_dir=cache_dir))
+
+
+@pytest.mark.parametrize("suffix, sep", [(".csv", ","), (".tsv", "\t")])
+def test_extra_field_names_the_file_and_row(
+    suffix: str, sep: str, tmp_path: Path, cache_dir: str
+) -> None:
+    path = tmp_path / f"d{suffix}"
+    rows = ["text,label", '"multi\nline, quoted",a', "fine,b", "one, field too many,a", "ok,b"]
+    path.write_text("\n".join(row.replace(",", sep) for row in rows) + "\n")
+    with pytest.raises(DataError, match=rf"d\{suffix}, row 3: 3 fields, expected 2"):
+        load_raw_dataset(DataArguments(dataset=str(path), data_cache_dir=cache_dir))

@@ -11,7 +11,7 @@ from data_helpers import three_class_frame, write_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hf_spam.data import DataArguments, get_data_collator, prepare_data
+from hf_spam.data import DataArguments, UsageError, get_data_collator, prepare_data
 
 EDGE_CASES = [
     "",
@@ -133,3 +133,70 @@ def test_tokenize_map_is_cached(tmp_path: Path, cache_dir: str, tiktoken_availab
         assert first.dataset[split]._fingerprint == second.dataset[split]._fingerprint
         assert first.dataset[split].cache_files == second.dataset[split].cache_files
         assert first.dataset[split].cache_files  # Arrow files in the cache, not only memory
+
+
+# ---------------------------------------------------------------------------------------------
+# One tokenizer: the saved one makes the training ids; the book's --context_length
+# ---------------------------------------------------------------------------------------------
+
+
+def test_training_ids_come_from_the_saved_tokenizer(
+    tmp_path: Path, cache_dir: str, tokenizer, encoding
+) -> None:
+    from transformers import AutoTokenizer
+
+    frame = three_class_frame(4)
+    frame.loc[0, "text"] = "Win <|endoftext|> a prize <|endoftext|>"  # plain text, not id 50256
+    path = write_frame(frame, tmp_path / "d.csv")
+    args = DataArguments(dataset=str(path), balance=False, data_cache_dir=cache_dir)
+    prepared = prepare_data(args, context_length=64)
+    tokenizer.save_pretrained(tmp_path / "model")
+    saved = AutoTokenizer.from_pretrained(tmp_path / "model")
+    for ds in prepared.dataset.values():
+        for example in ds:
+            assert example["input_ids"] == saved(example["text"])["input_ids"]
+            assert example["input_ids"] == encoding.encode_ordinary(example["text"])
+    texts = [text for ds in prepared.dataset.values() for text in ds["text"]]
+    assert frame.loc[0, "text"] in texts
+
+
+@pytest.mark.parametrize(
+    "context_length, expected",
+    [("longest_training_example", None), ("model_context_length", 32), ("10", 10)],
+)
+def test_context_length_pads_every_text_as_the_book(
+    context_length: str, expected: int | None, tmp_path: Path, cache_dir: str, encoding
+) -> None:
+    frame = three_class_frame(6)
+    frame.loc[0, "text"] = "a long text " * 20
+    path = write_frame(frame, tmp_path / "d.csv")
+    args = DataArguments(
+        dataset=str(path), context_length=context_length, balance=False, data_cache_dir=cache_dir
+    )
+    prepared = prepare_data(args, context_length=32)
+    train_lengths = [len(encoding.encode_ordinary(t)) for t in prepared.dataset["train"]["text"]]
+    width = expected or min(32, max(train_lengths))
+    assert prepared.max_length == width
+    assert prepared.report.padding == context_length
+    for ds in prepared.dataset.values():
+        for example in ds:
+            ids = encoding.encode_ordinary(example["text"])[:width]  # truncated, as the book
+            assert example["input_ids"] == ids + [50256] * (width - len(ids))
+            assert example["attention_mask"] == [1] * len(ids) + [0] * (width - len(ids))
+            assert example["length"] == len(ids)
+
+
+def test_context_length_longer_than_the_model(tmp_path: Path, cache_dir: str) -> None:
+    path = write_frame(three_class_frame(5), tmp_path / "d.csv")
+    args = DataArguments(dataset=str(path), context_length="100", data_cache_dir=cache_dir)
+    with pytest.raises(UsageError, match=r"--context_length 100: longer than the model's context"):
+        prepare_data(args, context_length=64)
+
+
+def test_collator_is_data_collator_with_padding(tokenizer) -> None:
+    from transformers import DataCollatorWithPadding
+
+    collator = get_data_collator(tokenizer)
+    assert isinstance(collator, DataCollatorWithPadding)
+    assert collator.tokenizer.padding_side == "right"
+    assert collator.tokenizer.pad_token_id == 50256
