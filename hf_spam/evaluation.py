@@ -21,7 +21,7 @@ import datasets
 import evaluate
 from transformers import Pipeline
 
-from .data import DataArguments, DataError, load_raw_dataset, prepare_data
+from .data import DataArguments, DataError, load_raw_dataset, load_splits
 from .files import write_json, write_text
 from .inference import (
     DEFAULT_BATCH_SIZE,
@@ -129,7 +129,7 @@ def load_evaluation_data(
     """The labelled texts to evaluate on, with class ids in the order of `labels`.
 
     `split` train/validation/test rebuilds that split of the source exactly as training does
-    (`prepare_data`, same balancing, fractions and seed); `all` takes every row as is. `labels`
+    (`load_splits`, the same split without tokenizing); `all` takes every row as is. `labels`
     (the model's class names) fix the label set, so a label the model does not know is an
     error naming the row.
     """
@@ -145,13 +145,15 @@ def load_evaluation_data(
         )
         source = data_args.train_file or data_args.dataset
         return EvaluationData(dataset, f"{source} (every row, as is)", split)
-    prepared = prepare_data(data_args)
-    how = (
-        f"{'balanced, ' if data_args.balance else ''}split {data_args.split_fractions} "
-        f"with seed {data_args.split_seed}{', deduplicated' if data_args.dedupe else ''}"
-    )
-    dataset = prepared.dataset[split].select_columns(columns)
-    return EvaluationData(dataset, f"{prepared.report.source} ({how})", split)
+    splits, info = load_splits(data_args)  # the split only: tokenizing is the pipeline's job
+    if info.split == "book":
+        how = f"the book's split with seed {data_args.split_seed}"
+    else:
+        how = (
+            f"{'balanced, ' if data_args.balance else ''}split {data_args.split_fractions} "
+            f"with seed {data_args.split_seed}{', deduplicated' if data_args.dedupe else ''}"
+        )
+    return EvaluationData(splits[split].select_columns(columns), f"{info.source} ({how})", split)
 
 
 @dataclass

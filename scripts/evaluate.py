@@ -4,12 +4,12 @@
     python scripts/evaluate.py --model runs/spam --dataset ../shared/data/SMSSpamCollection \
         --output_dir eval --errors 10 --compare runs/spam-lora
     python scripts/evaluate.py --model alice/gpt2-sms-spam --dataset new_messages.csv \
-        --split all --output_dir eval-new
+        --eval_split all --output_dir eval-new
 
 Runs `evaluate.evaluator("text-classification")` with the package's metric module and writes
 `eval_report.json`, `eval_report.md`, `confusion-matrix.png` and `predictions.jsonl` (one per
-model with --compare). `--split train|validation|test` rebuilds that split of --dataset exactly as
-training does (same --balance, --split_fractions, --split_seed); `--split all` takes every row.
+model with --compare). `--eval_split train|validation|test` rebuilds that split of --dataset exactly as
+training does (same --balance, --split_fractions, --split_seed); `--eval_split all` takes every row.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class EvaluateArguments:
             "help": "A second model (folder or Hub id) evaluated on the same data, side by side."
         },
     )
-    split: str = field(
+    eval_split: str = field(  # not `split`: DataArguments.split (book|clean) parses beside it
         default="test",
         metadata={
             "help": "Split of --dataset to evaluate, rebuilt as training does; 'all': every row as is.",
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     models = [args.model] + ([args.compare] if args.compare else [])
     try:
         check_output_dir(args.output_dir, args.overwrite_output_dir)
-        report = evaluate_models(models, data_args, split=args.split, **asdict(inference_args))
+        report = evaluate_models(models, data_args, split=args.eval_split, **asdict(inference_args))
         with atomic_output_dir(args.output_dir, args.overwrite_output_dir) as tmp:
             write_evaluation_report(report, tmp, errors=args.errors)
     except (ModelLoadError, DataError, FileExistsError, ConnectionError) as exc:

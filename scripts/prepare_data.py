@@ -25,8 +25,11 @@ from hf_spam.data import (
 
 @dataclass
 class ScriptArguments:
-    context_length: int = field(
-        default=1024, metadata={"help": "The model's context length: texts are truncated to it."}
+    model_context_length: int = (
+        field(  # not `context_length`: that is the book's DataArguments flag
+            default=1024,
+            metadata={"help": "The model's context length: texts are truncated to it."},
+        )
     )
     save_to_disk: str | None = field(
         default=None, metadata={"help": "Write the tokenized DatasetDict to this directory."}
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if script_args.save_to_disk:
             check_save_target(script_args.save_to_disk, script_args.overwrite)
-        prepared = prepare_data(data_args, context_length=script_args.context_length)
+        prepared = prepare_data(data_args, context_length=script_args.model_context_length)
         print(format_report(prepared.report))
         if script_args.save_to_disk:
             path = save_dataset_to_disk(

@@ -153,3 +153,34 @@ def write_spam_fixture(path: Path, rows: int = 160, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def spam_csv(tmp_path_factory, tiktoken_available) -> Path:
     return write_spam_fixture(tmp_path_factory.mktemp("fixture") / "spam.csv")
+
+
+# Data-pipeline fixtures (tests/test_data_*.py).
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> str:
+    """A fresh datasets cache for one test, so nothing leaks between tests."""
+    return str(tmp_path / "hf-cache")
+
+
+@pytest.fixture(scope="session")
+def sms_rows(sms_file: Path) -> list[tuple[str, str]]:
+    """The real file's (label, text) rows, parsed independently of the module under test."""
+    lines = sms_file.read_text(encoding="utf-8").split("\n")
+    return [tuple(line.split("\t", 1)) for line in lines if line]
+
+
+@pytest.fixture(scope="session")
+def encoding(tiktoken_available: None):
+    """tiktoken's GPT-2 encoding: the independent reference for token ids."""
+    import tiktoken
+
+    return tiktoken.get_encoding("gpt2")
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiktoken_available: None):
+    from hf_spam.data import get_tokenizer
+
+    return get_tokenizer()

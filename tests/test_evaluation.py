@@ -52,7 +52,16 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 def test_reports_agree_with_scikit_learn(model_dir, noisy_csv, tmp_path, capsys):
     out = tmp_path / "eval"
-    argv = ["--model", model_dir, "--dataset", noisy_csv, "--split", "all", "--output_dir", out]
+    argv = [
+        "--model",
+        model_dir,
+        "--dataset",
+        noisy_csv,
+        "--eval_split",
+        "all",
+        "--output_dir",
+        out,
+    ]
     assert _run(*argv, "--errors", "3") == 0
     printed = capsys.readouterr().out
     assert "accuracy" in printed and "Most confident mistakes" in printed
@@ -128,7 +137,7 @@ def test_sms_test_split_is_the_training_split(model_dir, sms_file, tmp_path, cap
 def test_compare_puts_two_models_side_by_side(model_dir, spam_csv, tmp_path):
     other = random_model(tmp_path / "untrained")
     out = tmp_path / "eval"
-    argv = ["--model", model_dir, "--compare", other, "--dataset", spam_csv, "--split", "all"]
+    argv = ["--model", model_dir, "--compare", other, "--dataset", spam_csv, "--eval_split", "all"]
     assert _run(*argv, "--output_dir", out) == 0
     report = json.loads((out / "eval_report.json").read_text())
     assert [m["model"] for m in report["models"]] == [str(model_dir), str(other)]
@@ -151,7 +160,7 @@ def test_bad_input_says_what_is_missing(model_dir, spam_csv, tmp_path, capsys):
         assert not out.exists()
         return capsys.readouterr().err
 
-    data = ["--dataset", spam_csv, "--split", "all"]
+    data = ["--dataset", spam_csv, "--eval_split", "all"]
     no_weights = tmp_path / "no_weights"
     no_weights.mkdir()
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
@@ -167,11 +176,11 @@ def test_bad_input_says_what_is_missing(model_dir, spam_csv, tmp_path, capsys):
     bad_columns = tmp_path / "messages.csv"
     bad_columns.write_text("body,label\nhello,ham\nfree prize,spam\n")
     assert "no column 'text' (found 'body', 'label')" in error(
-        "--model", model_dir, "--dataset", bad_columns, "--split", "all"
+        "--model", model_dir, "--dataset", bad_columns, "--eval_split", "all"
     )
     unknown_label = tmp_path / "phish.csv"
     unknown_label.write_text("text,label\nhello,ham\nclick here,phish\n")
-    message = error("--model", model_dir, "--dataset", unknown_label, "--split", "all")
+    message = error("--model", model_dir, "--dataset", unknown_label, "--eval_split", "all")
     assert "unknown label 'phish'" in message and "expected one of ham, spam" in message
 
     busy = tmp_path / "busy"
@@ -199,6 +208,6 @@ def test_script_name_does_not_shadow_the_evaluate_library():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("evaluate.")  # the library's function
-    for flag in ("--model", "--compare", "--errors", "--split", "--dataset", "--text_column"):
+    for flag in ("--model", "--compare", "--errors", "--eval_split", "--dataset", "--text_column"):
         assert flag in result.stdout
     assert evaluate_script.SPLITS == EVAL_SPLITS

@@ -1,0 +1,180 @@
+"""Cleaning any source: labels checked and stored as a `ClassLabel`, empty texts dropped or
+refused, before balancing and splitting.
+
+Every error names the file (or Hub split), the 1-based row or line and the column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from transformers.utils import logging
+
+from ..constants import SPLITS
+from ..errors import DataError
+from .arguments import DataArguments
+from .imdb import load_imdb
+from .sources import SMS_LABELS, Split, load_source
+
+logger = logging.get_logger(__name__)
+
+
+@dataclass
+class LoadedSource:
+    """Cleaned splits as the source gives them, and where each came from (for messages)."""
+
+    dataset: DatasetDict
+    label2id: dict[str, int]
+    origins: dict[str, str]
+    rows_read: dict[str, int]
+    empty_dropped: dict[str, int]
+    description: str
+    splits: dict[str, Split]  # as loaded, before cleaning
+
+    @property
+    def is_sms(self) -> bool:
+        return self.splits["train"].is_sms
+
+
+def _column(dataset: Dataset, name: str) -> pa.ChunkedArray:
+    """A column as Arrow, honouring any indices mapping."""
+    column = dataset.with_format("arrow")[name]
+    return column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
+
+
+def _mask(array: pa.ChunkedArray) -> np.ndarray:
+    return pc.fill_null(array, True).to_numpy(zero_copy_only=False)
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _raw_label_names(feature: Value | ClassLabel, values: Sequence[Any]) -> dict[Any, str]:
+    """Name of every raw label value: its ClassLabel name, else the value as a string."""
+    if isinstance(feature, ClassLabel):
+        names = feature.names
+        return {v: names[v] if v < len(names) else str(v) for v in values if v is not None}
+    return {v: str(v) for v in values if v is not None}
+
+
+def _label_names(splits: Mapping[str, Split], fixed: tuple[str, ...] | None) -> tuple[str, ...]:
+    """Deterministic class order: fixed names, else the SMS or ClassLabel order, else sorted."""
+    if fixed:
+        return fixed
+    if any(split.is_sms for split in splits.values()):
+        return SMS_LABELS
+    feature = splits["train"].dataset.features["label"]
+    if isinstance(feature, ClassLabel):
+        return tuple(feature.names)
+    values = {
+        v for split in splits.values() for v in split.dataset.unique("label") if v is not None
+    }
+    numeric = all(isinstance(v, (int, float)) for v in values)
+    return tuple(str(v) for v in sorted(values, key=lambda v: v if numeric else str(v)))
+
+
+def _map_labels_batch(batch: dict[str, list], value_to_id: dict[Any, int]) -> dict[str, list]:
+    return {"label": [value_to_id[value] for value in batch["label"]]}
+
+
+def _encode_labels(split: Split, names: tuple[str, ...]) -> Dataset:
+    """Check every label is present and one of `names`, then store ids as a `ClassLabel`."""
+    dataset, feature = split.dataset, split.dataset.features["label"]
+    labels = _column(dataset, "label")
+    if isinstance(feature, ClassLabel):
+        missing = _mask(pc.less(labels, 0))  # -1: unlabelled (e.g. a Hub test split)
+    elif pa.types.is_string(labels.type) or pa.types.is_large_string(labels.type):
+        missing = _mask(pc.equal(pc.utf8_trim_whitespace(labels), ""))
+    elif pa.types.is_floating(labels.type):
+        missing = _mask(pc.is_nan(labels))
+    else:
+        missing = _mask(pc.is_null(labels))
+    if missing.any():
+        raise DataError(
+            f"{split.origin}, {split.unit} {_first(missing) + 1}: no label in column "
+            f"{split.label_column!r}, expected one of {', '.join(names)}"
+        )
+    label2id = {name: i for i, name in enumerate(names)}
+    raw_names = _raw_label_names(feature, dataset.unique("label"))
+    for value, name in raw_names.items():
+        if name not in label2id:
+            row = pc.index(labels, pa.scalar(value, type=labels.type)).as_py() + 1
+            raise DataError(
+                f"{split.origin}, {split.unit} {row}: unknown label {name!r} in column "
+                f"{split.label_column!r}, expected one of {', '.join(names)}"
+            )
+    value_to_id = {value: label2id[name] for value, name in raw_names.items()}
+    features = Features({"text": Value("string"), "label": ClassLabel(names=list(names))})
+    return dataset.map(
+        _map_labels_batch, batched=True, fn_kwargs={"value_to_id": value_to_id}, features=features
+    )
+
+
+def _drop_empty_texts(dataset: Dataset, split: Split, policy: str) -> tuple[Dataset, int]:
+    """Missing or whitespace-only texts: drop them (returning how many) or refuse."""
+    texts = _column(dataset, "text")
+    blank = _mask(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0))
+    if not blank.any():
+        return dataset, 0
+    if policy == "error":
+        raise DataError(
+            f"{split.origin}, {split.unit} {_first(blank) + 1}: empty text in column "
+            f"{split.text_column!r}, expected a non-empty text (or pass --empty_text drop)"
+        )
+    logger.warning(f"{split.origin}: dropped {int(blank.sum())} rows with an empty text")
+    return dataset.select(np.flatnonzero(~blank)), int(blank.sum())
+
+
+def load_splits_of_source(args: DataArguments) -> tuple[dict[str, Split], str]:
+    """The raw splits of `args`' source: IMDb here, every other kind in `sources.load_source`."""
+    if args.dataset == "imdb" and not args.train_file:
+        split = load_imdb(args.data_cache_dir)
+        return {"train": split}, f"IMDb reviews from {split.origin}"
+    return load_source(args)
+
+
+def clean_source(args: DataArguments) -> LoadedSource:
+    """Load the source, check every label and drop (or refuse) empty texts."""
+    splits, description = load_splits_of_source(args)
+    names = _label_names(splits, args.label_names)
+    cleaned, rows_read, empty_dropped = {}, {}, {}
+    for name in (split for split in SPLITS if split in splits):
+        rows_read[name] = len(splits[name].dataset)
+        dataset = _encode_labels(splits[name], names)
+        cleaned[name], empty_dropped[name] = _drop_empty_texts(
+            dataset, splits[name], args.empty_text
+        )
+    train = splits["train"]
+    counts = np.bincount(_column(cleaned["train"], "label").to_numpy(), minlength=len(names))
+    present = [names[i] for i in np.flatnonzero(counts)]
+    if len(present) < 2:
+        found = f"only class {present[0]!r}" if present else "no rows"
+        raise DataError(
+            f"{train.origin}: {found} in column {train.label_column!r}, expected at least two classes"
+        )
+    return LoadedSource(
+        dataset=DatasetDict(cleaned),
+        label2id={name: i for i, name in enumerate(names)},
+        origins={name: split.origin for name, split in splits.items()},
+        rows_read=rows_read,
+        empty_dropped=empty_dropped,
+        description=description,
+        splits=splits,
+    )
+
+
+def load_raw_dataset(args: DataArguments) -> tuple[DatasetDict, dict[str, int]]:
+    """Load and clean the labelled texts, before balancing and splitting.
+
+    Returns the splits the source provides (always `train`, plus `validation`/`test` when given)
+    with columns `text` and `label` (a `ClassLabel`), and `label2id`.
+    """
+    loaded = clean_source(args)
+    return loaded.dataset, loaded.label2id

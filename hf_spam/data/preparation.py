@@ -1,0 +1,136 @@
+"""The whole pipeline: load, clean, split, tokenize, pad or not; and saving the result.
+
+Every step is a `Dataset.map`/`select` on Arrow-backed data, so re-running with the same inputs
+reuses the cached results. It knows nothing about the model but its context length.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset, DatasetDict
+
+from ..errors import UsageError
+from ..files import atomic_output_dir, check_output_dir
+from .arguments import DataArguments
+from .cleaning import _column
+from .report import DataReport
+from .splits import cross_split_duplicates, load_splits
+from .tokenization import GPT2_PAD_TOKEN_ID, count_tokens, get_tokenizer, tokenize
+
+
+@dataclass
+class PreparedData:
+    """The tokenized splits plus what the model config and the collator need."""
+
+    dataset: DatasetDict
+    label2id: dict[str, int]
+    id2label: dict[int, str]
+    pad_token_id: int
+    max_length: int
+    padding: str  # "dynamic", or the --context_length every example is padded to
+    report: DataReport
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label2id)
+
+
+def resolve_length(
+    pad_to: str | int | None, context_length: int, max_length: int | None, longest_train: int
+) -> int:
+    """The length texts are truncated (and, with a fixed `pad_to`, padded) to."""
+    cap = min(context_length, max_length or context_length)
+    if pad_to == "longest_training_example":
+        return min(cap, longest_train)
+    if isinstance(pad_to, int):
+        if pad_to > context_length:
+            raise UsageError(
+                f"--context_length {pad_to}: longer than the model's context length "
+                f"({context_length})"
+            )
+        return min(pad_to, cap)
+    return cap  # dynamic padding or model_context_length
+
+
+def _length_stats(lengths: np.ndarray) -> dict[str, float]:
+    return {
+        "min": int(lengths.min()),
+        "median": float(np.median(lengths)),
+        "max": int(lengths.max()),
+    }
+
+
+def _class_counts(dataset: Dataset, id2label: Mapping[int, str]) -> dict[str, int]:
+    counts = np.bincount(_column(dataset, "label").to_numpy(), minlength=len(id2label))
+    return {id2label[i]: int(n) for i, n in enumerate(counts)}
+
+
+def prepare_data(args: DataArguments, context_length: int = 1024) -> PreparedData:
+    """Load, clean, split (`load_splits`), then tokenize with the tokenizer saved with the model.
+
+    `context_length` is the model's; texts are truncated to `min(context_length, --max_length)`,
+    and with `--context_length` every text is padded to that length as the book does.
+    """
+    if context_length < 1:
+        raise UsageError(f"context_length must be at least 1, got {context_length}")
+    dataset, info = load_splits(args)
+    tokenizer = get_tokenizer(context_length)
+    raw_lengths = count_tokens(dataset, tokenizer)
+    max_length = resolve_length(
+        args.pad_to, context_length, args.max_length, int(raw_lengths["train"].max())
+    )
+    dataset = tokenize(dataset, tokenizer, max_length, pad=args.pad_to is not None)
+    padding = "dynamic" if args.pad_to is None else str(args.pad_to)
+    report = DataReport(
+        source=info.source,
+        label_names=list(info.label2id),
+        rows_read=info.rows_read,
+        empty_dropped=info.empty_dropped,
+        duplicates_dropped=info.duplicates_dropped,
+        balanced=info.balanced,
+        class_counts={split: _class_counts(ds, info.id2label) for split, ds in dataset.items()},
+        token_lengths={split: _length_stats(n) for split, n in raw_lengths.items()},
+        truncated={split: int((n > max_length).sum()) for split, n in raw_lengths.items()},
+        padding=padding,
+        max_length=max_length,
+        pad_token_id=GPT2_PAD_TOKEN_ID,
+        cross_split_duplicates=cross_split_duplicates(dataset),
+        split=info.split,
+    )
+    return PreparedData(
+        dataset=dataset,
+        label2id=info.label2id,
+        id2label=info.id2label,
+        pad_token_id=GPT2_PAD_TOKEN_ID,
+        max_length=max_length,
+        padding=padding,
+        report=report,
+    )
+
+
+def check_save_target(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse an existing non-empty `path` unless `overwrite` (call it before the slow work)."""
+    return check_output_dir(path, overwrite, flag="--save_to_disk")
+
+
+def save_dataset_to_disk(
+    dataset: DatasetDict, path: str | os.PathLike, overwrite: bool = False
+) -> Path:
+    """`save_to_disk` into a folder beside `path`, moved into place when complete."""
+    with atomic_output_dir(path, overwrite, flag="--save_to_disk") as tmp:
+        dataset.save_to_disk(str(tmp))
+    return Path(path).expanduser().resolve()
+
+
+__all__ = [
+    "PreparedData",
+    "check_save_target",
+    "prepare_data",
+    "resolve_length",
+    "save_dataset_to_disk",
+]

@@ -1,0 +1,109 @@
+"""Tests of the IMDb source (`--dataset imdb`), offline on a small archive with aclImdb's layout,
+against the book's `download_prepare_dataset.py` procedure written out with pandas."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hf_spam.data import DataArguments, DataError, UsageError, imdb, load_splits, sources
+
+
+def build_archive(root: Path, per_folder: int = 6) -> Path:
+    """aclImdb/{train,test}/{pos,neg}/<id>_<stars>.txt plus the files the book ignores."""
+    base = root / "aclImdb"
+    for subset in ("train", "test"):
+        for label in ("pos", "neg"):
+            folder = base / subset / label
+            folder.mkdir(parents=True)
+            for i in range(per_folder):
+                # names whose string order differs from numeric order (10 before 2)
+                number = (i * 7) % (per_folder + 5)
+                text = f'{subset} {label} review {number}: <br />great, "quoted"\nline é'
+                (folder / f"{number}_{i + 1}.txt").write_text(text, encoding="utf-8")
+        (base / subset / "urls_pos.txt").write_text("http://example.com\n")
+    (base / "train" / "unsup").mkdir()
+    (base / "train" / "unsup" / "0_0.txt").write_text("unlabelled")
+    (base / "imdb.vocab").write_text("the\n")
+    archive = root / "aclImdb_v1.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(base, arcname="aclImdb")
+    return archive
+
+
+def book_split_with_pandas(basepath: Path, fractions=(0.7, 0.1)) -> dict[str, pd.DataFrame]:
+    """The book's steps: read test then train, pos then neg, files sorted; shuffle twice."""
+    frames = []
+    for subset in ("test", "train"):
+        for label in ("pos", "neg"):
+            path = os.path.join(basepath, subset, label)
+            for file in sorted(os.listdir(path)):
+                with open(os.path.join(path, file), encoding="utf-8") as infile:
+                    frames.append(
+                        pd.DataFrame(
+                            {"text": [infile.read()], "label": [{"pos": 1, "neg": 0}[label]]}
+                        )
+                    )
+    df = pd.concat(frames, ignore_index=True)
+    df = df.sample(frac=1, random_state=123).reset_index(drop=True)
+    df = df.sample(frac=1, random_state=123).reset_index(drop=True)
+    train_end = int(len(df) * fractions[0])  # 35,000 of 50,000
+    val_end = train_end + int(len(df) * fractions[1])  # 5,000 of 50,000
+    return {"train": df[:train_end], "validation": df[train_end:val_end], "test": df[val_end:]}
+
+
+@pytest.fixture
+def downloads() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, downloads: list[str]) -> Path:
+    """The test archive stands in for the download: only the URL's fetch and checksum change."""
+    path = build_archive(tmp_path / "src")
+    monkeypatch.setattr(sources, "_download", lambda url, cache: downloads.append(url) or str(path))
+    monkeypatch.setattr(imdb, "IMDB_SHA256", hashlib.sha256(path.read_bytes()).hexdigest())
+    return path
+
+
+def test_imdb_split_is_the_books(archive: Path, downloads: list[str], tmp_path: Path) -> None:
+    dataset, info = load_splits(DataArguments(dataset="imdb", data_cache_dir=str(tmp_path / "c")))
+    assert downloads == [imdb.IMDB_URL]
+    assert info.split == "book"
+    assert info.label2id == {"neg": 0, "pos": 1}
+    assert info.rows_read == {"train": 24}
+    book = book_split_with_pandas(tmp_path / "src" / "aclImdb")
+    assert [len(frame) for frame in book.values()] == [16, 2, 6]
+    for split, frame in book.items():
+        assert dataset[split]["text"] == list(frame["text"]), split
+        assert dataset[split]["label"] == list(frame["label"]), split
+
+
+def test_imdb_is_not_balanced_further(archive: Path, tmp_path: Path) -> None:
+    args = DataArguments(dataset="imdb", balance=False, data_cache_dir=str(tmp_path / "c"))
+    dataset, info = load_splits(args)
+    assert info.split == "book"  # the book does not balance IMDb: --no_balance changes nothing
+    assert sum(ds.num_rows for ds in dataset.values()) == 24
+    with pytest.raises(UsageError, match="--split book conflicts with --dedupe"):
+        load_splits(DataArguments(dataset="imdb", split="book", dedupe=True))
+
+
+def test_imdb_checksum_mismatch(archive: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(imdb, "IMDB_SHA256", "0" * 64)
+    with pytest.raises(DataError, match=r"sha256 checksum mismatch, expected 0{64}.*deleted"):
+        load_splits(DataArguments(dataset="imdb", data_cache_dir=str(tmp_path / "c")))
+    assert not archive.exists()
+
+
+def test_imdb_not_an_archive(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "aclImdb_v1.tar.gz"
+    path.write_bytes(b"<html>maintenance</html>")
+    monkeypatch.setattr(sources, "_download", lambda url, cache: str(path))
+    monkeypatch.setattr(imdb, "IMDB_SHA256", hashlib.sha256(path.read_bytes()).hexdigest())
+    with pytest.raises(DataError, match=r"aclImdb_v1\.tar\.gz: expected the aclImdb_v1\.tar\.gz"):
+        load_splits(DataArguments(dataset="imdb", data_cache_dir=str(tmp_path / "c")))
