@@ -1,0 +1,617 @@
+"""The frozen trunk's output for every example, computed once and kept on disk.
+
+When only the top of the network trains, the blocks below `start_block` compute the same hidden
+states for an example in every epoch, every evaluation and every run with the same frozen
+weights. `open_trunk_store` computes them once (length-sorted batches, a progress bar, the size
+logged first), writes them to disk and returns a `TrunkFeatureStore` that the trainer reads batch
+by batch through `block_inputs(...)`, the interface of the in-memory `FrozenTrunkCache` it
+replaces. The features stay float32 (exact): the classifier's logits from the store equal the
+uncached forward's.
+
+Storage: safetensors shards plus an index, not an Arrow column. Each shard is one
+`(tokens, emb_dim)` float32 tensor of whole examples, so an example is one contiguous byte range
+that is read straight into the output batch; shards are written one at a time (memory bounded by
+the shard size); and the index (example id -> shard, first row, length) is three small arrays.
+An Arrow `list<float>` column would need `Dataset.map` over a length-sorted copy and a row
+formatter per read, for the same bytes. Reads use `readinto` at the offsets of the safetensors
+header rather than `safe_open`'s mmap: pages touched through a mapping count as the process's
+resident memory, so reading a store larger than RAM would show as a process that large.
+
+Keyed by a fingerprint of what changes the features: the frozen parameters' bytes (tok_emb,
+pos_emb, blocks below `start_block`), the tokenized data (real tokens and example ids), the
+configuration fields the trunk reads, and `start_block`. A later run with the same fingerprint
+reuses the store (a log line names it). The store is built beside its destination and renamed
+into place when complete, so a killed build leaves nothing a later run would trust.
+
+Several processes (`torchrun`, `accelerate launch`): call `open_trunk_store` on every rank. The
+length-sorted batches are dealt out to the ranks, each rank writes its own shards into one
+temporary folder (chosen by rank 0), and rank 0 writes the index and renames the folder; every
+rank then reads the same store. Each example's trunk runs once across all ranks, and the pass
+takes 1/world_size of the time instead of keeping the others waiting at a barrier. The folder
+must be on a filesystem every rank sees (one machine, or a shared cache directory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file as load_numpy
+from safetensors.numpy import save_file as save_numpy
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from .errors import DataError
+from .files import write_json
+from .modeling import is_right_padded, length_buckets
+
+logger = logging.getLogger(__name__)
+
+STORE_VERSION = 1
+STORE_FILE = "store.json"  # written last: a folder without it is not a store
+INDEX_FILE = "index.safetensors"
+FLOAT32_BYTES = 4
+DISK_HEADROOM = 1.05  # leave 5% of the estimate free beyond it
+#: Configuration fields that change what the blocks below `start_block` compute.
+TRUNK_CONFIG_FIELDS = (
+    "emb_dim",
+    "n_heads",
+    "context_length",
+    "drop_rate",
+    "qkv_bias",
+    "layer_norm_eps",
+    "disable_causal_mask",
+    "_attn_implementation",
+)
+
+
+# ------------------------------------------------------------------------------------------------
+# What the store is keyed by
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ScannedData:
+    """One pass over the tokenized data: ids, real-token counts and a digest of both + tokens."""
+
+    dataset: Any
+    example_ids: np.ndarray
+    lengths: np.ndarray
+    digest: str
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+
+def _as_one_dataset(dataset: Any) -> Any:
+    """A `DatasetDict` becomes its splits in order; row positions then count across splits,
+    as the trainer's `example_id`s do."""
+    if isinstance(dataset, Mapping):
+        from datasets import concatenate_datasets
+
+        return concatenate_datasets(list(dataset.values()))
+    return dataset
+
+
+def scan_dataset(dataset: Any, batch_size: int = 4096) -> ScannedData:
+    """Example ids (the `example_id` column, else row positions), real-token counts, digest."""
+    dataset = _as_one_dataset(dataset)
+    if "input_ids" not in dataset.column_names:
+        raise DataError(f"trunk features need an input_ids column; got {dataset.column_names}")
+    columns = [
+        c for c in ("input_ids", "attention_mask", "example_id") if c in dataset.column_names
+    ]
+    digest = hashlib.blake2b(digest_size=16)
+    ids, lengths, row = [], [], 0
+    for table in dataset.select_columns(columns).with_format("arrow").iter(batch_size):
+        tokens = table["input_ids"].combine_chunks()
+        values = tokens.flatten().to_numpy().astype(np.int64)
+        ends = np.cumsum(tokens.value_lengths().to_numpy())
+        if "attention_mask" in columns:
+            real = table["attention_mask"].combine_chunks().flatten().to_numpy().astype(bool)
+            values = values[real]
+            counts = np.concatenate([[0], np.cumsum(real)])[ends]
+            batch_lengths = np.diff(np.concatenate([[0], counts]))
+        else:
+            batch_lengths = np.diff(np.concatenate([[0], ends]))
+        if "example_id" in columns:
+            batch_ids = table["example_id"].to_numpy().astype(np.int64)
+        else:
+            batch_ids = np.arange(row, row + len(table), dtype=np.int64)
+        row += len(table)
+        for array in (batch_ids, batch_lengths.astype(np.int64), values):
+            digest.update(array.tobytes())
+        ids.append(batch_ids)
+        lengths.append(batch_lengths.astype(np.int64))
+    example_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    unique, counts = np.unique(example_ids, return_counts=True)
+    if (counts > 1).any():
+        raise DataError(f"example_id {int(unique[counts > 1][0])} occurs more than once")
+    empty = np.zeros(0, np.int64)
+    return ScannedData(dataset, example_ids, np.concatenate(lengths) if lengths else empty,
+                       digest.hexdigest())  # fmt: skip
+
+
+def _trunk(model: torch.nn.Module) -> torch.nn.Module:
+    """The `GPTModel` of a classifier (or the model itself)."""
+    return getattr(model, "gpt", model)
+
+
+def trunk_fingerprint(model: torch.nn.Module, start_block: int, data_digest: str) -> str:
+    """Hash of everything the features depend on; the store's folder name."""
+    trunk = _trunk(model)
+    frozen = ("tok_emb.", "pos_emb.", *(f"trf_blocks.{i}." for i in range(start_block)))
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in sorted(trunk.state_dict().items()):
+        if name.startswith(frozen):
+            data = tensor.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{name}:{data.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(data.view(torch.uint8).numpy().tobytes())
+    settings = {field: getattr(trunk.config, field, None) for field in TRUNK_CONFIG_FIELDS}
+    settings.update(start_block=start_block, dtype="float32", version=STORE_VERSION)
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(data_digest.encode())
+    return digest.hexdigest()
+
+
+def default_store_root() -> Path:
+    """`<HF datasets cache>/hf_spam-trunk-features` (honours HF_HOME and HF_DATASETS_CACHE)."""
+    import datasets.config
+
+    return Path(datasets.config.HF_DATASETS_CACHE) / "hf_spam-trunk-features"
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading
+# ------------------------------------------------------------------------------------------------
+
+
+def _tensor_offsets(path: Path, name: str) -> tuple[int, list[int], str]:
+    """Byte offset and shape of tensor `name` in a safetensors file, from its JSON header."""
+    with open(path, "rb") as handle:
+        header_size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(header_size))
+    entry = header[name]
+    return 8 + header_size + entry["data_offsets"][0], entry["shape"], entry["dtype"]
+
+
+class TrunkFeatureStore:
+    """Read side of a finished store: hidden states entering `start_block`, per example id.
+
+    `block_inputs(model, input_ids, attention_mask, example_ids)` is `FrozenTrunkCache`'s
+    interface; `read(example_ids, attention_mask, device)` is the same without a model. Nothing
+    per example is kept in memory: each batch is read from disk into a fresh tensor.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.meta = json.loads((self.path / STORE_FILE).read_text(encoding="utf-8"))
+        self.start_block: int = self.meta["start_block"]
+        self.emb_dim: int = self.meta["emb_dim"]
+        self.fingerprint: str = self.meta["fingerprint"]
+        index = load_numpy(str(self.path / INDEX_FILE))
+        self._ids, self._shard = index["example_id"], index["shard"]
+        self._start, self._length = index["start"], index["length"]
+        self._offsets = []
+        for name in self.meta["shards"]:
+            offset, shape, dtype = _tensor_offsets(self.path / name, "hidden")
+            if dtype != "F32" or shape[1:] != [self.emb_dim]:
+                raise DataError(f"{self.path / name}: expected float32 (tokens, {self.emb_dim})")
+            self._offsets.append(offset)
+        self._files: dict[int, Any] = {}
+        #: Trunk passes per example (order of `example_ids`) done by this process for this store.
+        self.computed_per_example = np.zeros(len(self._ids), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def example_ids(self) -> np.ndarray:
+        return self._ids
+
+    @property
+    def examples_computed(self) -> int:
+        """How many examples' trunk this process ran to build the store (0 when reused)."""
+        return int(self.computed_per_example.sum())
+
+    def nbytes_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+    def _positions(self, example_ids: Any) -> np.ndarray:
+        ids = np.asarray(torch.as_tensor(example_ids).cpu(), dtype=np.int64).reshape(-1)
+        pos = np.searchsorted(self._ids, ids).clip(max=max(len(self._ids) - 1, 0))
+        missing = ids[self._ids[pos] != ids] if len(self._ids) else ids
+        if len(missing):
+            raise DataError(
+                f"example_id {int(missing[0])} is not in the trunk feature store {self.path} "
+                f"({len(self)} examples): it was built for other data"
+            )
+        return pos
+
+    def lengths(self, example_ids: Any) -> np.ndarray:
+        """Real-token count of each example."""
+        return self._length[self._positions(example_ids)]
+
+    def _read_into(self, pos: int, out: torch.Tensor) -> None:
+        shard = int(self._shard[pos])
+        if shard not in self._files:
+            name = self.meta["shards"][shard]
+            self._files[shard] = open(self.path / name, "rb", buffering=0)  # noqa: SIM115
+        handle = self._files[shard]
+        handle.seek(self._offsets[shard] + int(self._start[pos]) * self.emb_dim * FLOAT32_BYTES)
+        view = memoryview(out.numpy()).cast("B")
+        done = 0
+        while done < len(view):
+            got = handle.readinto(view[done:])
+            if not got:
+                raise DataError(f"{self.path}: shard {shard} is truncated")
+            done += got
+
+    def read(
+        self,
+        example_ids: Any,
+        attention_mask: torch.Tensor | None = None,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """`(batch, width, emb_dim)` float32 states, each example's at its real positions.
+
+        Without `attention_mask` rows are right-padded to the longest example of the batch.
+        """
+        positions = self._positions(example_ids)
+        lengths = self._length[positions]
+        if attention_mask is None:
+            width = int(lengths.max()) if len(lengths) else 0
+            mask = torch.arange(width)[None, :] < torch.as_tensor(lengths)[:, None]
+        else:
+            mask = attention_mask.detach().cpu().bool()
+            batch_lengths = mask.sum(-1).numpy()
+            if (batch_lengths != lengths).any():
+                row = int(np.flatnonzero(batch_lengths != lengths)[0])
+                raise DataError(
+                    f"example_id {int(self._ids[positions[row]])} has {batch_lengths[row]} tokens "
+                    f"in the batch but {lengths[row]} in the trunk feature store {self.path}"
+                )
+        out = torch.zeros((len(positions), mask.shape[1], self.emb_dim), dtype=torch.float32)
+        right = is_right_padded(mask) if mask.numel() else True
+        for row, (pos, length) in enumerate(zip(positions, lengths, strict=True)):
+            if length == 0:
+                continue
+            if right:  # straight into the output row
+                self._read_into(pos, out[row, :length])
+            else:
+                states = torch.empty((int(length), self.emb_dim), dtype=torch.float32)
+                self._read_into(pos, states)
+                out[row][mask[row]] = states
+        return out if device is None else out.to(device, non_blocking=True)
+
+    @torch.no_grad()
+    def block_inputs(
+        self,
+        model: torch.nn.Module,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        example_ids: torch.Tensor,
+    ) -> torch.Tensor:
+        """`FrozenTrunkCache.block_inputs`: states for `block_inputs=` of the classifier."""
+        return self.read(example_ids, attention_mask, device=input_ids.device)
+
+    def close(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+        self._files.clear()
+
+    def __getstate__(self) -> dict[str, Any]:  # open files do not cross processes
+        return {**self.__dict__, "_files": {}}
+
+
+# ------------------------------------------------------------------------------------------------
+# Building (every rank), coordinated by rank 0
+# ------------------------------------------------------------------------------------------------
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _from_rank0(obj: Any, world: int) -> Any:
+    """Rank 0's `obj` on every rank (ranks must agree on reuse / build / skip)."""
+    if world == 1:
+        return obj
+    box = [obj]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        torch.distributed.barrier()
+
+
+def _is_complete(path: Path, fingerprint: str) -> bool:
+    try:
+        meta = json.loads((path / STORE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return meta.get("fingerprint") == fingerprint and meta.get("version") == STORE_VERSION
+
+
+def _plan(path: Path, fingerprint: str, needed: int) -> dict[str, Any]:
+    """Rank 0's decision: reuse the finished store, build it into a new folder, or skip."""
+    if _is_complete(path, fingerprint):
+        return {"action": "reuse"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(path.parent).free
+    if free < needed * DISK_HEADROOM:
+        logger.warning(
+            "Trunk feature store off: it needs %.2f GB and %s has %.2f GB free; the frozen "
+            "blocks will run in every epoch (free space or pass --trunk_cache_dir elsewhere)",
+            needed / 1e9, path.parent, free / 1e9,
+        )  # fmt: skip
+        return {"action": "skip"}
+    tmp = tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    return {"action": "build", "tmp": tmp}
+
+
+def _token_batch(data: Any, rows: list[int], lengths: np.ndarray) -> torch.Tensor:
+    """Real tokens of `rows`, right-padded with 0 (never attended: causal mask + padding)."""
+    batch = data[rows]
+    out = torch.zeros((len(rows), int(lengths[rows].max())), dtype=torch.long)
+    masks = batch.get("attention_mask", [None] * len(rows))
+    for i, (ids, mask) in enumerate(zip(batch["input_ids"], masks, strict=True)):
+        ids = np.asarray(ids, dtype=np.int64)
+        real = ids if mask is None else ids[np.asarray(mask, dtype=bool)]
+        out[i, : len(real)] = torch.from_numpy(real)
+    return out
+
+
+@torch.no_grad()
+def _compute_shards(
+    model: torch.nn.Module,
+    scanned: ScannedData,
+    buckets: list[list[int]],
+    start_block: int,
+    folder: Path,
+    rank: int,
+    shard_bytes: int,
+    disable_tqdm: bool,
+) -> tuple[list[str], np.ndarray]:
+    """Run the trunk over `buckets` (rows of `scanned`) and write the states as shards."""
+    trunk = _trunk(model)
+    device = next(trunk.parameters()).device
+    columns = [c for c in ("input_ids", "attention_mask") if c in scanned.dataset.column_names]
+    data = scanned.dataset.select_columns(columns).with_format(None)
+    computed = np.zeros(len(scanned.lengths), dtype=np.int64)
+    names: list[str] = []
+    states: list[torch.Tensor] = []
+    rows_done: list[int] = []
+    starts: list[int] = []
+    filled = 0
+
+    def flush() -> None:
+        nonlocal filled
+        name = f"rank{rank:03d}-{len(names):05d}.safetensors"
+        hidden = torch.cat(states) if states else torch.zeros((0, trunk.config.emb_dim))
+        tensors = {"hidden": hidden, "rows": torch.tensor(rows_done, dtype=torch.long),
+                   "starts": torch.tensor(starts, dtype=torch.long)}  # fmt: skip
+        save_file(tensors, str(folder / name))
+        names.append(name)
+        states.clear(), rows_done.clear(), starts.clear()
+        filled = 0
+
+    was_training = trunk.training
+    trunk.eval()  # dropout off: the features are the deterministic trunk
+    total = int(sum(scanned.lengths[rows].sum() for rows in buckets))
+    bar = tqdm(total=total, unit="tok", unit_scale=True, disable=disable_tqdm,
+               desc=f"Trunk features (blocks < {start_block})")  # fmt: skip
+    try:
+        for bucket in buckets:
+            rows = [row for row in bucket if scanned.lengths[row] > 0]
+            rows_done.extend(row for row in bucket if scanned.lengths[row] == 0)
+            starts.extend(filled for row in bucket if scanned.lengths[row] == 0)
+            if not rows:
+                continue
+            lengths = scanned.lengths[rows]
+            input_ids = _token_batch(data, rows, scanned.lengths)
+            mask = torch.arange(input_ids.shape[1])[None, :] < torch.from_numpy(lengths)[:, None]
+            hidden = (
+                trunk(
+                    input_ids=input_ids.to(device),
+                    attention_mask=mask.long().to(device) if not mask.all() else None,
+                    stop_block=start_block,
+                )
+                .last_hidden_state.float()
+                .cpu()
+            )
+            computed[rows] += 1
+            for i, (row, length) in enumerate(zip(rows, lengths, strict=True)):
+                states.append(hidden[i, :length])
+                rows_done.append(row)
+                starts.append(filled)
+                filled += int(length)
+            bar.update(int(lengths.sum()))
+            if filled * trunk.config.emb_dim * FLOAT32_BYTES >= shard_bytes:
+                flush()
+        if rows_done:
+            flush()
+    finally:
+        bar.close()
+        trunk.train(was_training)
+    return names, computed
+
+
+def _finalize(tmp: Path, scanned: ScannedData, world: int, meta: dict[str, Any]) -> None:
+    """Rank 0: join every rank's shards into one index and write `store.json` (last)."""
+    from safetensors import safe_open
+
+    shards: list[str] = []
+    for rank in range(world):
+        done = tmp / f"rank{rank:03d}.json"
+        if not done.is_file():
+            raise DataError(
+                f"rank {rank}'s trunk features did not appear in {tmp}: the trunk cache "
+                "directory must be on a filesystem that every process sees"
+            )
+        shards += json.loads(done.read_text(encoding="utf-8"))["shards"]
+        done.unlink()
+    shard_of = np.full(len(scanned.lengths), -1, dtype=np.int64)
+    start = np.zeros(len(scanned.lengths), dtype=np.int64)
+    for number, name in enumerate(shards):
+        with safe_open(str(tmp / name), framework="np") as handle:
+            rows = handle.get_tensor("rows")
+            shard_of[rows], start[rows] = number, handle.get_tensor("starts")
+    if (shard_of < 0).any():
+        missing = int(scanned.example_ids[np.flatnonzero(shard_of < 0)[0]])
+        raise DataError(f"{tmp}: no trunk features were written for example_id {missing}")
+    order = np.argsort(scanned.example_ids, kind="stable")
+    index = {"example_id": scanned.example_ids, "shard": shard_of, "start": start,
+             "length": scanned.lengths}  # fmt: skip
+    save_numpy({k: np.ascontiguousarray(v[order]) for k, v in index.items()}, str(tmp / INDEX_FILE))
+    write_json(tmp / STORE_FILE, {**meta, "shards": shards})
+
+
+def _move_into_place(tmp: Path, path: Path, fingerprint: str) -> None:
+    """Rename the finished folder; if another process got there first, keep its store."""
+    if path.exists() and not _is_complete(path, fingerprint):
+        shutil.rmtree(path)  # a folder that is not a finished store (copied, hand-made)
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        if not _is_complete(path, fingerprint):
+            raise
+        logger.info("Trunk feature store %s was finished by another process first; using it", path)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def open_trunk_store(
+    model: torch.nn.Module,
+    dataset: Any,
+    start_block: int,
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    batch_tokens: int = 8192,
+    shard_bytes: int = 256 * 2**20,
+    disable_tqdm: bool = False,
+) -> TrunkFeatureStore | None:
+    """The store of `model`'s states entering `start_block` for every example of `dataset`.
+
+    Call it on every rank. Reuses the store with the same fingerprint under `cache_dir`
+    (default `default_store_root()`), else builds it (each rank a share, rank 0 joins them);
+    returns None, with a log line, when the disk cannot hold it. `dataset` is a tokenized
+    `Dataset` (keys: its `example_id` column, else row positions) or a `DatasetDict` (keys: row
+    positions across the splits in order, unless it has `example_id`s).
+    """
+    rank, world = _rank_and_world()
+    scanned = scan_dataset(dataset)
+    fingerprint = trunk_fingerprint(model, start_block, scanned.digest)
+    path = Path(cache_dir).expanduser() if cache_dir else default_store_root()
+    path = path / fingerprint
+    emb_dim = _trunk(model).config.emb_dim
+    needed = scanned.num_tokens * emb_dim * FLOAT32_BYTES
+    plan = _from_rank0(_plan(path, fingerprint, needed + 32 * len(scanned.lengths))
+                       if rank == 0 else None, world)  # fmt: skip
+    if plan["action"] == "skip":
+        return None
+    if plan["action"] == "reuse":
+        logger.info("Trunk feature store: reusing %s (%d examples)", path, len(scanned.lengths))
+        return TrunkFeatureStore(path)
+
+    tmp = Path(plan["tmp"])
+    logger.info(
+        "Trunk feature store: computing blocks below %d for %d examples, %d tokens x %d x 4 bytes"
+        " = %.3f GB, into %s (%d process%s)",
+        start_block, len(scanned.lengths), scanned.num_tokens, emb_dim, needed / 1e9, path,
+        world, "es" if world > 1 else "",
+    )  # fmt: skip
+    started = time.perf_counter()
+    try:
+        buckets = length_buckets(scanned.lengths.tolist(), max_tokens=batch_tokens)[rank::world]
+        shards, computed = _compute_shards(
+            model, scanned, buckets, start_block, tmp, rank, shard_bytes, disable_tqdm or rank > 0
+        )
+        write_json(
+            tmp / f"rank{rank:03d}.json", {"shards": shards, "examples": int(computed.sum())}
+        )
+        _barrier(world)
+        outcome: dict[str, Any] | None = None
+        if rank == 0:
+            meta = {"version": STORE_VERSION, "fingerprint": fingerprint, "start_block": start_block,
+                    "emb_dim": emb_dim, "dtype": "float32", "num_examples": len(scanned.lengths),
+                    "num_tokens": scanned.num_tokens, "processes": world}  # fmt: skip
+            try:
+                _finalize(tmp, scanned, world, meta)
+                _move_into_place(tmp, path, fingerprint)
+                outcome = {"ok": True}
+            except Exception as err:  # every rank must hear of it, not wait forever
+                outcome = {"ok": False, "error": str(err)}
+        outcome = _from_rank0(outcome, world)
+    except BaseException:
+        if world == 1:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not outcome["ok"]:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(f"trunk feature store {path} could not be built: {outcome['error']}")
+    logger.info("Trunk feature store: %s written in %.1f s", path, time.perf_counter() - started)
+    store = TrunkFeatureStore(path)
+    store.computed_per_example[np.searchsorted(store.example_ids, scanned.example_ids)] = computed
+    return store
+
+
+def measure_store(
+    model: torch.nn.Module,
+    dataset: Any,
+    start_block: int,
+    cache_dir: str | os.PathLike,
+    batch_size: int = 8,
+) -> dict[str, float]:
+    """Build (or reuse) a store and read every example once in batches: figures for a table.
+
+    Peak resident memory is the process's high-water mark so far (`ru_maxrss`); run one size
+    per process to compare sizes.
+    """
+    started = time.perf_counter()
+    store = open_trunk_store(model, dataset, start_block, cache_dir, disable_tqdm=True)
+    if store is None:
+        raise DataError(f"{cache_dir}: not enough free disk space for the trunk feature store")
+    build_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    ids = store.example_ids
+    for first in range(0, len(ids), batch_size):
+        store.read(ids[first : first + batch_size])
+    read_seconds = time.perf_counter() - started
+    store.close()
+    return {
+        "examples": len(store),
+        "tokens": int(store.meta["num_tokens"]),
+        "examples_computed": store.examples_computed,
+        "build_seconds": build_seconds,
+        "read_seconds": read_seconds,
+        "store_bytes": store.nbytes_on_disk(),
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
+
+
+__all__ = [
+    "ScannedData",
+    "TrunkFeatureStore",
+    "default_store_root",
+    "measure_store",
+    "open_trunk_store",
+    "scan_dataset",
+    "trunk_fingerprint",
+]
