@@ -1,34 +1,28 @@
 """The frozen trunk's output for every example, computed once and kept on disk.
 
-When only the top of the network trains, the blocks below `start_block` compute the same hidden
-states for an example in every epoch, every evaluation and every run with the same frozen
-weights. `open_trunk_store` computes them once (length-sorted batches, a progress bar, the size
-logged first), writes them to disk and returns a `TrunkFeatureStore` that the trainer reads batch
-by batch through `block_inputs(...)`, the interface of the in-memory `FrozenTrunkCache` it
-replaces. The features stay float32 (exact): the classifier's logits from the store equal the
-uncached forward's.
+When only the top of the network trains, the blocks below `start_block` compute the same states
+for an example in every epoch, evaluation and run with the same frozen weights. `open_trunk_store`
+computes them once (length-sorted batches, a progress bar, the size logged first) and returns a
+`TrunkFeatureStore`, read batch by batch through `block_inputs(...)`, the interface of the
+in-memory `FrozenTrunkCache` it replaces. The features stay float32 (exact).
 
-Storage: safetensors shards plus an index, not an Arrow column. Each shard is one
-`(tokens, emb_dim)` float32 tensor of whole examples, so an example is one contiguous byte range
-that is read straight into the output batch; shards are written one at a time (memory bounded by
-the shard size); and the index (example id -> shard, first row, length) is three small arrays.
-An Arrow `list<float>` column would need `Dataset.map` over a length-sorted copy and a row
-formatter per read, for the same bytes. Reads use `readinto` at the offsets of the safetensors
-header rather than `safe_open`'s mmap: pages touched through a mapping count as the process's
-resident memory, so reading a store larger than RAM would show as a process that large.
+Storage: safetensors shards plus an index, not an Arrow column. A shard is one `(tokens,
+emb_dim)` float32 tensor of whole examples, so an example is one contiguous byte range read
+straight into the output batch; shards are written one at a time (memory bounded by the shard
+size); the index (example id -> shard, first row, length) is four small arrays. An Arrow
+`list<float>` column would need `Dataset.map` over a length-sorted copy and a row formatter per
+read for the same bytes. Reads use `readinto` at the offsets in the safetensors header, not
+`safe_open`'s mmap: pages touched through a mapping count as the process's resident memory.
 
-Keyed by a fingerprint of what changes the features: the frozen parameters' bytes (tok_emb,
-pos_emb, blocks below `start_block`), the tokenized data (real tokens and example ids), the
-configuration fields the trunk reads, and `start_block`. A later run with the same fingerprint
-reuses the store (a log line names it). The store is built beside its destination and renamed
-into place when complete, so a killed build leaves nothing a later run would trust.
-
-Several processes (`torchrun`, `accelerate launch`): call `open_trunk_store` on every rank. The
-length-sorted batches are dealt out to the ranks, each rank writes its own shards into one
-temporary folder (chosen by rank 0), and rank 0 writes the index and renames the folder; every
-rank then reads the same store. Each example's trunk runs once across all ranks, and the pass
-takes 1/world_size of the time instead of keeping the others waiting at a barrier. The folder
-must be on a filesystem every rank sees (one machine, or a shared cache directory).
+Keyed by a fingerprint of the frozen parameters' bytes (tok_emb, pos_emb, blocks below
+`start_block`), the tokenized data (real tokens, example ids), the configuration fields the trunk
+reads and `start_block`; a later run with the same fingerprint reuses the store. It is built in a
+temporary folder beside its destination and renamed when complete, so a killed build leaves
+nothing a later run would trust. Several processes: every rank calls `open_trunk_store`; the
+length-sorted batches are dealt out to the ranks, each writes its shards into one folder (chosen
+by rank 0), rank 0 writes the index and renames it, and every rank reads that store. Each
+example passes the trunk once across ranks, in 1/world_size of the time, instead of the others
+idling at a barrier. The folder must be on a filesystem every rank sees.
 """
 
 from __future__ import annotations
@@ -48,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.numpy import load_file as load_numpy
 from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import save_file
@@ -65,16 +60,8 @@ INDEX_FILE = "index.safetensors"
 FLOAT32_BYTES = 4
 DISK_HEADROOM = 1.05  # leave 5% of the estimate free beyond it
 #: Configuration fields that change what the blocks below `start_block` compute.
-TRUNK_CONFIG_FIELDS = (
-    "emb_dim",
-    "n_heads",
-    "context_length",
-    "drop_rate",
-    "qkv_bias",
-    "layer_norm_eps",
-    "disable_causal_mask",
-    "_attn_implementation",
-)
+TRUNK_CONFIG_FIELDS = ("emb_dim", "n_heads", "context_length", "drop_rate", "qkv_bias",
+                       "layer_norm_eps", "disable_causal_mask", "_attn_implementation")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------
@@ -241,10 +228,6 @@ class TrunkFeatureStore:
             )
         return pos
 
-    def lengths(self, example_ids: Any) -> np.ndarray:
-        """Real-token count of each example."""
-        return self._length[self._positions(example_ids)]
-
     def _read_into(self, pos: int, out: torch.Tensor) -> None:
         shard = int(self._shard[pos])
         if shard not in self._files:
@@ -318,28 +301,23 @@ class TrunkFeatureStore:
 
 
 # ------------------------------------------------------------------------------------------------
-# Building (every rank), coordinated by rank 0
+# Building: every rank computes a share, rank 0 joins them
 # ------------------------------------------------------------------------------------------------
 
 
 def _rank_and_world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
 
 def _from_rank0(obj: Any, world: int) -> Any:
-    """Rank 0's `obj` on every rank (ranks must agree on reuse / build / skip)."""
-    if world == 1:
-        return obj
+    """Rank 0's `obj` on every rank (ranks must agree on reuse / build / skip, and outcome)."""
     box = [obj]
-    torch.distributed.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def _barrier(world: int) -> None:
     if world > 1:
-        torch.distributed.barrier()
+        torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def _is_complete(path: Path, fingerprint: str) -> bool:
@@ -351,7 +329,7 @@ def _is_complete(path: Path, fingerprint: str) -> bool:
 
 
 def _plan(path: Path, fingerprint: str, needed: int) -> dict[str, Any]:
-    """Rank 0's decision: reuse the finished store, build it into a new folder, or skip."""
+    """Rank 0's decision: reuse the finished store, build it in a new folder, or skip it."""
     if _is_complete(path, fingerprint):
         return {"action": "reuse"}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -363,14 +341,42 @@ def _plan(path: Path, fingerprint: str, needed: int) -> dict[str, Any]:
             needed / 1e9, path.parent, free / 1e9,
         )  # fmt: skip
         return {"action": "skip"}
-    tmp = tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    return {"action": "build", "tmp": tmp}
+    return {
+        "action": "build",
+        "tmp": tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent),
+    }
 
 
-def _token_batch(data: Any, rows: list[int], lengths: np.ndarray) -> torch.Tensor:
+class _ShardWriter:
+    """One rank's states, written as safetensors shards of about `shard_bytes` each."""
+
+    def __init__(self, folder: Path, rank: int, shard_bytes: int):
+        self.folder, self.rank, self.shard_bytes = folder, rank, shard_bytes
+        self.names: list[str] = []
+        self._states, self._rows, self._starts, self._filled = [], [], [], 0
+
+    def add(self, row: int, states: torch.Tensor) -> None:
+        self._states.append(states)
+        self._rows.append(row)
+        self._starts.append(self._filled)
+        self._filled += states.shape[0]
+        if self._filled * states.shape[1] * FLOAT32_BYTES >= self.shard_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._rows:
+            name = f"rank{self.rank:03d}-{len(self.names):05d}.safetensors"
+            tensors = {"hidden": torch.cat(self._states), "rows": torch.tensor(self._rows),
+                       "starts": torch.tensor(self._starts)}  # fmt: skip
+            save_file(tensors, str(self.folder / name))
+            self.names.append(name)
+        self._states, self._rows, self._starts, self._filled = [], [], [], 0
+
+
+def _token_batch(data: Any, rows: list[int], width: int) -> torch.Tensor:
     """Real tokens of `rows`, right-padded with 0 (never attended: causal mask + padding)."""
     batch = data[rows]
-    out = torch.zeros((len(rows), int(lengths[rows].max())), dtype=torch.long)
+    out = torch.zeros((len(rows), width), dtype=torch.long)
     masks = batch.get("attention_mask", [None] * len(rows))
     for i, (ids, mask) in enumerate(zip(batch["input_ids"], masks, strict=True)):
         ids = np.asarray(ids, dtype=np.int64)
@@ -385,79 +391,48 @@ def _compute_shards(
     scanned: ScannedData,
     buckets: list[list[int]],
     start_block: int,
-    folder: Path,
-    rank: int,
-    shard_bytes: int,
+    writer: _ShardWriter,
     disable_tqdm: bool,
-) -> tuple[list[str], np.ndarray]:
-    """Run the trunk over `buckets` (rows of `scanned`) and write the states as shards."""
+) -> np.ndarray:
+    """Run the trunk over `buckets` (rows of `scanned`), hand the states to `writer`; returns
+    the trunk passes per row (1 for each row of `buckets`)."""
     trunk = _trunk(model)
     device = next(trunk.parameters()).device
     columns = [c for c in ("input_ids", "attention_mask") if c in scanned.dataset.column_names]
     data = scanned.dataset.select_columns(columns).with_format(None)
     computed = np.zeros(len(scanned.lengths), dtype=np.int64)
-    names: list[str] = []
-    states: list[torch.Tensor] = []
-    rows_done: list[int] = []
-    starts: list[int] = []
-    filled = 0
-
-    def flush() -> None:
-        nonlocal filled
-        name = f"rank{rank:03d}-{len(names):05d}.safetensors"
-        hidden = torch.cat(states) if states else torch.zeros((0, trunk.config.emb_dim))
-        tensors = {"hidden": hidden, "rows": torch.tensor(rows_done, dtype=torch.long),
-                   "starts": torch.tensor(starts, dtype=torch.long)}  # fmt: skip
-        save_file(tensors, str(folder / name))
-        names.append(name)
-        states.clear(), rows_done.clear(), starts.clear()
-        filled = 0
-
+    total = int(sum(scanned.lengths[rows].sum() for rows in buckets))
     was_training = trunk.training
     trunk.eval()  # dropout off: the features are the deterministic trunk
-    total = int(sum(scanned.lengths[rows].sum() for rows in buckets))
     bar = tqdm(total=total, unit="tok", unit_scale=True, disable=disable_tqdm,
                desc=f"Trunk features (blocks < {start_block})")  # fmt: skip
     try:
-        for bucket in buckets:
-            rows = [row for row in bucket if scanned.lengths[row] > 0]
-            rows_done.extend(row for row in bucket if scanned.lengths[row] == 0)
-            starts.extend(filled for row in bucket if scanned.lengths[row] == 0)
-            if not rows:
-                continue
+        for rows in buckets:
             lengths = scanned.lengths[rows]
-            input_ids = _token_batch(data, rows, scanned.lengths)
+            input_ids = _token_batch(data, rows, max(int(lengths.max()), 1))
             mask = torch.arange(input_ids.shape[1])[None, :] < torch.from_numpy(lengths)[:, None]
             hidden = (
                 trunk(
                     input_ids=input_ids.to(device),
-                    attention_mask=mask.long().to(device) if not mask.all() else None,
+                    attention_mask=None if mask.all() else mask.long().to(device),
                     stop_block=start_block,
                 )
                 .last_hidden_state.float()
                 .cpu()
             )
             computed[rows] += 1
-            for i, (row, length) in enumerate(zip(rows, lengths, strict=True)):
-                states.append(hidden[i, :length])
-                rows_done.append(row)
-                starts.append(filled)
-                filled += int(length)
+            for i, row in enumerate(rows):
+                writer.add(row, hidden[i, : lengths[i]])
             bar.update(int(lengths.sum()))
-            if filled * trunk.config.emb_dim * FLOAT32_BYTES >= shard_bytes:
-                flush()
-        if rows_done:
-            flush()
+        writer.flush()
     finally:
         bar.close()
         trunk.train(was_training)
-    return names, computed
+    return computed
 
 
 def _finalize(tmp: Path, scanned: ScannedData, world: int, meta: dict[str, Any]) -> None:
-    """Rank 0: join every rank's shards into one index and write `store.json` (last)."""
-    from safetensors import safe_open
-
+    """Rank 0: join every rank's shards into one index, then write `store.json` (last)."""
     shards: list[str] = []
     for rank in range(world):
         done = tmp / f"rank{rank:03d}.json"
@@ -497,6 +472,33 @@ def _move_into_place(tmp: Path, path: Path, fingerprint: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _build(model, scanned, start_block, path, tmp, fingerprint, options) -> np.ndarray:
+    """Every rank: compute its share into `tmp`; rank 0 joins and renames. Passes per row."""
+    rank, world = _rank_and_world()
+    buckets = length_buckets(scanned.lengths.tolist(), max_tokens=options["batch_tokens"])
+    writer = _ShardWriter(tmp, rank, options["shard_bytes"])
+    quiet = options["disable_tqdm"] or rank > 0
+    computed = _compute_shards(model, scanned, buckets[rank::world], start_block, writer, quiet)
+    write_json(tmp / f"rank{rank:03d}.json", {"shards": writer.names})
+    if world > 1:
+        torch.distributed.barrier()
+    outcome = None
+    if rank == 0:
+        meta = {"version": STORE_VERSION, "fingerprint": fingerprint, "start_block": start_block,
+                "emb_dim": _trunk(model).config.emb_dim, "dtype": "float32", "processes": world,
+                "num_examples": len(scanned.lengths), "num_tokens": int(scanned.lengths.sum())}  # fmt: skip
+        try:
+            _finalize(tmp, scanned, world, meta)
+            _move_into_place(tmp, path, fingerprint)
+        except Exception as err:  # every rank must hear of it, not wait forever
+            outcome = f"trunk feature store {path} could not be built: {err}"
+    outcome = _from_rank0(outcome, world)
+    if outcome is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(outcome)
+    return computed
+
+
 def open_trunk_store(
     model: torch.nn.Module,
     dataset: Any,
@@ -513,59 +515,39 @@ def open_trunk_store(
     (default `default_store_root()`), else builds it (each rank a share, rank 0 joins them);
     returns None, with a log line, when the disk cannot hold it. `dataset` is a tokenized
     `Dataset` (keys: its `example_id` column, else row positions) or a `DatasetDict` (keys: row
-    positions across the splits in order, unless it has `example_id`s).
+    positions across the splits in order, unless it has `example_id`s). `batch_tokens` bounds
+    a trunk batch (padded tokens), `shard_bytes` a shard file and the memory the build holds.
     """
     rank, world = _rank_and_world()
     scanned = scan_dataset(dataset)
     fingerprint = trunk_fingerprint(model, start_block, scanned.digest)
     path = Path(cache_dir).expanduser() if cache_dir else default_store_root()
     path = path / fingerprint
-    emb_dim = _trunk(model).config.emb_dim
-    needed = scanned.num_tokens * emb_dim * FLOAT32_BYTES
-    plan = _from_rank0(_plan(path, fingerprint, needed + 32 * len(scanned.lengths))
-                       if rank == 0 else None, world)  # fmt: skip
+    emb_dim, n_tokens = _trunk(model).config.emb_dim, int(scanned.lengths.sum())
+    needed = n_tokens * emb_dim * FLOAT32_BYTES
+    plan = _plan(path, fingerprint, needed + 32 * len(scanned.lengths)) if rank == 0 else None
+    plan = _from_rank0(plan, world)
     if plan["action"] == "skip":
         return None
     if plan["action"] == "reuse":
         logger.info("Trunk feature store: reusing %s (%d examples)", path, len(scanned.lengths))
         return TrunkFeatureStore(path)
-
-    tmp = Path(plan["tmp"])
     logger.info(
-        "Trunk feature store: computing blocks below %d for %d examples, %d tokens x %d x 4 bytes"
-        " = %.3f GB, into %s (%d process%s)",
-        start_block, len(scanned.lengths), scanned.num_tokens, emb_dim, needed / 1e9, path,
-        world, "es" if world > 1 else "",
+        "Trunk feature store: computing blocks below %d once for %d examples: %d tokens x %d x "
+        "4 bytes = %.3f GB, into %s (%d process%s)",
+        start_block, len(scanned.lengths), n_tokens, emb_dim, needed / 1e9, path, world,
+        "es" if world > 1 else "",
     )  # fmt: skip
     started = time.perf_counter()
+    options = dict(batch_tokens=batch_tokens, shard_bytes=shard_bytes, disable_tqdm=disable_tqdm)
     try:
-        buckets = length_buckets(scanned.lengths.tolist(), max_tokens=batch_tokens)[rank::world]
-        shards, computed = _compute_shards(
-            model, scanned, buckets, start_block, tmp, rank, shard_bytes, disable_tqdm or rank > 0
+        computed = _build(
+            model, scanned, start_block, path, Path(plan["tmp"]), fingerprint, options
         )
-        write_json(
-            tmp / f"rank{rank:03d}.json", {"shards": shards, "examples": int(computed.sum())}
-        )
-        _barrier(world)
-        outcome: dict[str, Any] | None = None
-        if rank == 0:
-            meta = {"version": STORE_VERSION, "fingerprint": fingerprint, "start_block": start_block,
-                    "emb_dim": emb_dim, "dtype": "float32", "num_examples": len(scanned.lengths),
-                    "num_tokens": scanned.num_tokens, "processes": world}  # fmt: skip
-            try:
-                _finalize(tmp, scanned, world, meta)
-                _move_into_place(tmp, path, fingerprint)
-                outcome = {"ok": True}
-            except Exception as err:  # every rank must hear of it, not wait forever
-                outcome = {"ok": False, "error": str(err)}
-        outcome = _from_rank0(outcome, world)
     except BaseException:
-        if world == 1:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if world == 1:  # with several ranks, a failed rank takes the job down (torchrun)
+            shutil.rmtree(plan["tmp"], ignore_errors=True)
         raise
-    if not outcome["ok"]:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise DataError(f"trunk feature store {path} could not be built: {outcome['error']}")
     logger.info("Trunk feature store: %s written in %.1f s", path, time.perf_counter() - started)
     store = TrunkFeatureStore(path)
     store.computed_per_example[np.searchsorted(store.example_ids, scanned.example_ids)] = computed

@@ -208,7 +208,7 @@ def test_reading_keeps_no_states_in_memory(built, dataset):
     store = built.store
     stored = store.meta["num_tokens"] * 32 * 4
     before = _live_tensor_bytes()
-    for epoch in range(2):
+    for _epoch in range(2):
         for first in range(0, len(dataset), 8):
             batch = store.read(range(first, min(first + 8, len(dataset))))
             assert batch.shape[0] > 0
@@ -264,6 +264,7 @@ def _rank(rank: int, world: int, init_file: str, root: str, out: str) -> None:
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow  # two fresh interpreters importing torch: ~30 s here
 def test_two_processes_share_the_work_and_read_one_store(built, tmp_path):
     root, out = tmp_path / "root", tmp_path / "out"
     out.mkdir()
