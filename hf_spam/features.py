@@ -59,6 +59,7 @@ STORE_FILE = "store.json"  # written last: a folder without it is not a store
 INDEX_FILE = "index.safetensors"
 FLOAT32_BYTES = 4
 DISK_HEADROOM = 1.05  # leave 5% of the estimate free beyond it
+MAX_OPEN_SHARDS = 64  # stay far below the usual limit of 1024 open files
 #: Configuration fields that change what the blocks below `start_block` compute.
 TRUNK_CONFIG_FIELDS = ("emb_dim", "n_heads", "context_length", "drop_rate", "qkv_bias",
                        "layer_norm_eps", "disable_causal_mask", "_attn_implementation")  # fmt: skip
@@ -231,6 +232,8 @@ class TrunkFeatureStore:
     def _read_into(self, pos: int, out: torch.Tensor) -> None:
         shard = int(self._shard[pos])
         if shard not in self._files:
+            if len(self._files) >= MAX_OPEN_SHARDS:
+                self.close()
             name = self.meta["shards"][shard]
             self._files[shard] = open(self.path / name, "rb", buffering=0)  # noqa: SIM115
         handle = self._files[shard]
@@ -348,29 +351,32 @@ def _plan(path: Path, fingerprint: str, needed: int) -> dict[str, Any]:
 
 
 class _ShardWriter:
-    """One rank's states, written as safetensors shards of about `shard_bytes` each."""
+    """One rank's states, copied into one preallocated buffer of about `shard_bytes` and
+    written as a safetensors shard whenever the next example would not fit."""
 
-    def __init__(self, folder: Path, rank: int, shard_bytes: int):
-        self.folder, self.rank, self.shard_bytes = folder, rank, shard_bytes
-        self.names: list[str] = []
-        self._states, self._rows, self._starts, self._filled = [], [], [], 0
+    def __init__(self, folder: Path, rank: int, shard_bytes: int, emb_dim: int):
+        self.folder, self.rank, self.names = folder, rank, []
+        self._buffer = torch.empty((max(shard_bytes // (emb_dim * FLOAT32_BYTES), 1), emb_dim))
+        self._rows, self._starts, self._filled = [], [], 0
 
     def add(self, row: int, states: torch.Tensor) -> None:
-        self._states.append(states)
+        if self._filled + len(states) > len(self._buffer):
+            self.flush()
+            if len(states) > len(self._buffer):
+                self._buffer = torch.empty((len(states), self._buffer.shape[1]))
+        self._buffer[self._filled : self._filled + len(states)] = states
         self._rows.append(row)
         self._starts.append(self._filled)
-        self._filled += states.shape[0]
-        if self._filled * states.shape[1] * FLOAT32_BYTES >= self.shard_bytes:
-            self.flush()
+        self._filled += len(states)
 
     def flush(self) -> None:
         if self._rows:
             name = f"rank{self.rank:03d}-{len(self.names):05d}.safetensors"
-            tensors = {"hidden": torch.cat(self._states), "rows": torch.tensor(self._rows),
+            tensors = {"hidden": self._buffer[: self._filled], "rows": torch.tensor(self._rows),
                        "starts": torch.tensor(self._starts)}  # fmt: skip
             save_file(tensors, str(self.folder / name))
             self.names.append(name)
-        self._states, self._rows, self._starts, self._filled = [], [], [], 0
+        self._rows, self._starts, self._filled = [], [], 0
 
 
 def _token_batch(data: Any, rows: list[int], width: int) -> torch.Tensor:
@@ -476,7 +482,7 @@ def _build(model, scanned, start_block, path, tmp, fingerprint, options) -> np.n
     """Every rank: compute its share into `tmp`; rank 0 joins and renames. Passes per row."""
     rank, world = _rank_and_world()
     buckets = length_buckets(scanned.lengths.tolist(), max_tokens=options["batch_tokens"])
-    writer = _ShardWriter(tmp, rank, options["shard_bytes"])
+    writer = _ShardWriter(tmp, rank, options["shard_bytes"], _trunk(model).config.emb_dim)
     quiet = options["disable_tqdm"] or rank > 0
     computed = _compute_shards(model, scanned, buckets[rank::world], start_block, writer, quiet)
     write_json(tmp / f"rank{rank:03d}.json", {"shards": writer.names})
@@ -506,7 +512,7 @@ def open_trunk_store(
     cache_dir: str | os.PathLike | None = None,
     *,
     batch_tokens: int = 8192,
-    shard_bytes: int = 256 * 2**20,
+    shard_bytes: int = 128 * 2**20,
     disable_tqdm: bool = False,
 ) -> TrunkFeatureStore | None:
     """The store of `model`'s states entering `start_block` for every example of `dataset`.
