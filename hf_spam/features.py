@@ -59,6 +59,7 @@ STORE_FILE = "store.json"  # written last: a folder without it is not a store
 INDEX_FILE = "index.safetensors"
 FLOAT32_BYTES = 4
 DISK_HEADROOM = 1.05  # leave 5% of the estimate free beyond it
+STALE_SECONDS = 6 * 3600  # a build folder untouched this long was killed
 MAX_OPEN_SHARDS = 64  # stay far below the usual limit of 1024 open files
 #: Configuration fields that change what the blocks below `start_block` compute.
 TRUNK_CONFIG_FIELDS = ("emb_dim", "n_heads", "context_length", "drop_rate", "qkv_bias",
@@ -331,11 +332,22 @@ def _is_complete(path: Path, fingerprint: str) -> bool:
     return meta.get("fingerprint") == fingerprint and meta.get("version") == STORE_VERSION
 
 
+def _remove_stale_builds(path: Path) -> None:
+    """Delete the temporary folders of builds of this store that were killed (no cleanup ran):
+    no file in them changed for `STALE_SECONDS`, while a live build writes a shard at a time."""
+    for folder in path.parent.glob(f".{path.name}.tmp-*"):
+        times = [p.stat().st_mtime for p in (folder, *folder.iterdir())]
+        if time.time() - max(times) > STALE_SECONDS:
+            logger.info("Trunk feature store: removing %s, left by a killed build", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _plan(path: Path, fingerprint: str, needed: int) -> dict[str, Any]:
     """Rank 0's decision: reuse the finished store, build it in a new folder, or skip it."""
     if _is_complete(path, fingerprint):
         return {"action": "reuse"}
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_builds(path)
     free = shutil.disk_usage(path.parent).free
     if free < needed * DISK_HEADROOM:
         logger.warning(
@@ -492,7 +504,7 @@ def _build(model, scanned, start_block, path, tmp, fingerprint, options) -> np.n
     if rank == 0:
         meta = {"version": STORE_VERSION, "fingerprint": fingerprint, "start_block": start_block,
                 "emb_dim": _trunk(model).config.emb_dim, "dtype": "float32", "processes": world,
-                "num_examples": len(scanned.lengths), "num_tokens": int(scanned.lengths.sum())}  # fmt: skip
+                "num_examples": len(scanned.lengths), "num_tokens": scanned.num_tokens}  # fmt: skip
         try:
             _finalize(tmp, scanned, world, meta)
             _move_into_place(tmp, path, fingerprint)
@@ -529,7 +541,7 @@ def open_trunk_store(
     fingerprint = trunk_fingerprint(model, start_block, scanned.digest)
     path = Path(cache_dir).expanduser() if cache_dir else default_store_root()
     path = path / fingerprint
-    emb_dim, n_tokens = _trunk(model).config.emb_dim, int(scanned.lengths.sum())
+    emb_dim, n_tokens = _trunk(model).config.emb_dim, scanned.num_tokens
     needed = n_tokens * emb_dim * FLOAT32_BYTES
     plan = _plan(path, fingerprint, needed + 32 * len(scanned.lengths)) if rank == 0 else None
     plan = _from_rank0(plan, world)

@@ -6,6 +6,7 @@ import gc
 import logging
 import os
 import shutil
+import time
 import warnings
 from collections import namedtuple
 from pathlib import Path
@@ -55,7 +56,9 @@ def pad_batch(dataset: Dataset, rows: list[int], left: bool = False):
     """A batch as a collator would make it (right-padded, or left-padded when asked)."""
     real = [
         [t for t, m in zip(ids, mask, strict=True) if m]
-        for ids, mask in zip(dataset[rows]["input_ids"], dataset[rows]["attention_mask"], strict=True)
+        for ids, mask in zip(
+            dataset[rows]["input_ids"], dataset[rows]["attention_mask"], strict=True
+        )
     ]
     width = max(len(r) for r in real)
     input_ids = torch.full((len(rows), width), PAD)
@@ -183,7 +186,24 @@ def test_killed_build_leaves_nothing_a_later_run_would_trust(model, dataset, tmp
     assert counter.rows == len(dataset) and store.examples_computed == len(dataset)
 
 
-def test_not_enough_disk_space_falls_back_to_no_store(model, dataset, tmp_path, monkeypatch, caplog):
+def test_folders_of_killed_builds_are_removed_once_stale(model, tmp_path):
+    digest = scan_dataset(make_dataset(12)).digest
+    name = trunk_fingerprint(model, START, digest)
+    stale, live = tmp_path / f".{name}.tmp-stale", tmp_path / f".{name}.tmp-live"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "rank000-00000.safetensors").write_bytes(b"partial")
+    day_ago = time.time() - 24 * 3600
+    for path in (stale / "rank000-00000.safetensors", stale):
+        os.utime(path, (day_ago, day_ago))
+    store = open_trunk_store(model, make_dataset(12), START, tmp_path)
+    assert not stale.exists() and live.exists()  # a build still writing is left alone
+    assert store.path == tmp_path / name
+
+
+def test_not_enough_disk_space_falls_back_to_no_store(
+    model, dataset, tmp_path, monkeypatch, caplog
+):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 1000, 1000))
     counter = TrunkCounter(model)
@@ -224,12 +244,16 @@ def test_wrong_batches_are_refused_with_the_example_named(built, dataset):
     mask[0, 0] = 0
     with pytest.raises(DataError, match="example_id 3 has .* tokens in the batch but"):
         store.read([3, 4], mask)
-    with pytest.raises(DataError, match=f"example_id 999 is not in the trunk feature store {store.path}"):
+    with pytest.raises(
+        DataError, match=f"example_id 999 is not in the trunk feature store {store.path}"
+    ):
         store.read([3, 999])
 
 
 def test_dataset_dict_and_example_ids_are_the_keys(model, tmp_path):
-    splits = DatasetDict(train=make_dataset(20, seed=1), test=make_dataset(10, padded=False, seed=2))
+    splits = DatasetDict(
+        train=make_dataset(20, seed=1), test=make_dataset(10, padded=False, seed=2)
+    )
     store = open_trunk_store(model, splits, START, tmp_path)
     assert list(store.example_ids) == list(range(30))  # positions across splits, in order
     with_ids = splits["test"].add_column("example_id", list(range(100, 110)))
