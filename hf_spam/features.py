@@ -31,7 +31,6 @@ import hashlib
 import json
 import logging
 import os
-import resource
 import shutil
 import tempfile
 import time
@@ -85,19 +84,16 @@ class ScannedData:
         return int(self.lengths.sum())
 
 
-def _as_one_dataset(dataset: Any) -> Any:
-    """A `DatasetDict` becomes its splits in order; row positions then count across splits,
-    as the trainer's `example_id`s do."""
+def scan_dataset(dataset: Any, batch_size: int = 4096) -> ScannedData:
+    """Example ids (the `example_id` column, else row positions), real-token counts, digest.
+
+    A `DatasetDict` counts as its splits in order (positions run across splits, as the
+    trainer's `example_id`s do).
+    """
     if isinstance(dataset, Mapping):
         from datasets import concatenate_datasets
 
-        return concatenate_datasets(list(dataset.values()))
-    return dataset
-
-
-def scan_dataset(dataset: Any, batch_size: int = 4096) -> ScannedData:
-    """Example ids (the `example_id` column, else row positions), real-token counts, digest."""
-    dataset = _as_one_dataset(dataset)
+        dataset = concatenate_datasets(list(dataset.values()))
     if "input_ids" not in dataset.column_names:
         raise DataError(f"trunk features need an input_ids column; got {dataset.column_names}")
     columns = [
@@ -429,15 +425,12 @@ def _compute_shards(
             lengths = scanned.lengths[rows]
             input_ids = _token_batch(data, rows, max(int(lengths.max()), 1))
             mask = torch.arange(input_ids.shape[1])[None, :] < torch.from_numpy(lengths)[:, None]
-            hidden = (
-                trunk(
-                    input_ids=input_ids.to(device),
-                    attention_mask=None if mask.all() else mask.long().to(device),
-                    stop_block=start_block,
-                )
-                .last_hidden_state.float()
-                .cpu()
+            out = trunk(
+                input_ids=input_ids.to(device),
+                attention_mask=None if mask.all() else mask.long().to(device),
+                stop_block=start_block,
             )
+            hidden = out.last_hidden_state.float().cpu()
             computed[rows] += 1
             for i, row in enumerate(rows):
                 writer.add(row, hidden[i, : lengths[i]])
@@ -584,6 +577,8 @@ def measure_store(
     Peak resident memory is the process's high-water mark so far (`ru_maxrss`); run one size
     per process to compare sizes.
     """
+    import resource  # Unix only, and only the benchmark needs it
+
     started = time.perf_counter()
     store = open_trunk_store(model, dataset, start_block, cache_dir, disable_tqdm=True)
     if store is None:
