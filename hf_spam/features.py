@@ -1,0 +1,612 @@
+"""The frozen trunk's output for every example, computed once and kept on disk.
+
+When only the top of the network trains, the blocks below `start_block` compute the same states
+for an example in every epoch, evaluation and run with the same frozen weights. `open_trunk_store`
+computes them once (length-sorted batches, a progress bar, the size logged first) and returns a
+`TrunkFeatureStore`, read batch by batch through `block_inputs(...)`, the interface of the
+in-memory `FrozenTrunkCache` it replaces. The features stay float32 (exact).
+
+Storage: safetensors shards plus an index, not an Arrow column. A shard is one `(tokens,
+emb_dim)` float32 tensor of whole examples, so an example is one contiguous byte range read
+straight into the output batch; shards are written one at a time (memory bounded by the shard
+size); the index (example id -> shard, first row, length) is four small arrays. An Arrow
+`list<float>` column would need `Dataset.map` over a length-sorted copy and a row formatter per
+read for the same bytes. Reads use `readinto` at the offsets in the safetensors header, not
+`safe_open`'s mmap: pages touched through a mapping count as the process's resident memory.
+
+Keyed by a fingerprint of the frozen parameters' bytes (tok_emb, pos_emb, blocks below
+`start_block`), the tokenized data (real tokens, example ids), the configuration fields the trunk
+reads and `start_block`; a later run with the same fingerprint reuses the store. It is built in a
+temporary folder beside its destination and renamed when complete, so a killed build leaves
+nothing a later run would trust. Several processes: every rank calls `open_trunk_store`; the
+length-sorted batches are dealt out to the ranks, each writes its shards into one folder (chosen
+by rank 0), rank 0 writes the index and renames it, and every rank reads that store. Each
+example passes the trunk once across ranks, in 1/world_size of the time, instead of the others
+idling at a barrier. The folder must be on a filesystem every rank sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.numpy import load_file as load_numpy
+from safetensors.numpy import save_file as save_numpy
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from .errors import DataError
+from .files import write_json
+from .modeling import is_right_padded, length_buckets
+
+logger = logging.getLogger(__name__)
+
+STORE_VERSION = 1
+STORE_FILE = "store.json"  # written last: a folder without it is not a store
+INDEX_FILE = "index.safetensors"
+FLOAT32_BYTES = 4
+DISK_HEADROOM = 1.05  # leave 5% of the estimate free beyond it
+STALE_SECONDS = 6 * 3600  # a build folder untouched this long was killed
+MAX_OPEN_SHARDS = 64  # stay far below the usual limit of 1024 open files
+#: Configuration fields that change what the blocks below `start_block` compute.
+TRUNK_CONFIG_FIELDS = ("emb_dim", "n_heads", "context_length", "drop_rate", "qkv_bias",
+                       "layer_norm_eps", "disable_causal_mask", "_attn_implementation")  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------
+# What the store is keyed by
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ScannedData:
+    """One pass over the tokenized data: ids, real-token counts and a digest of both + tokens."""
+
+    dataset: Any
+    example_ids: np.ndarray
+    lengths: np.ndarray
+    digest: str
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+
+def scan_dataset(dataset: Any, batch_size: int = 4096) -> ScannedData:
+    """Example ids (the `example_id` column, else row positions), real-token counts, digest.
+
+    A `DatasetDict` counts as its splits in order (positions run across splits, as the
+    trainer's `example_id`s do).
+    """
+    if isinstance(dataset, Mapping):
+        from datasets import concatenate_datasets
+
+        dataset = concatenate_datasets(list(dataset.values()))
+    if "input_ids" not in dataset.column_names:
+        raise DataError(f"trunk features need an input_ids column; got {dataset.column_names}")
+    columns = [
+        c for c in ("input_ids", "attention_mask", "example_id") if c in dataset.column_names
+    ]
+    digest = hashlib.blake2b(digest_size=16)
+    ids, lengths, row = [], [], 0
+    for table in dataset.select_columns(columns).with_format("arrow").iter(batch_size):
+        tokens = table["input_ids"].combine_chunks()
+        values = tokens.flatten().to_numpy().astype(np.int64)
+        ends = np.cumsum(tokens.value_lengths().to_numpy())
+        if "attention_mask" in columns:
+            real = table["attention_mask"].combine_chunks().flatten().to_numpy().astype(bool)
+            values = values[real]
+            counts = np.concatenate([[0], np.cumsum(real)])[ends]
+            batch_lengths = np.diff(np.concatenate([[0], counts]))
+        else:
+            batch_lengths = np.diff(np.concatenate([[0], ends]))
+        if "example_id" in columns:
+            batch_ids = table["example_id"].to_numpy().astype(np.int64)
+        else:
+            batch_ids = np.arange(row, row + len(table), dtype=np.int64)
+        row += len(table)
+        for array in (batch_ids, batch_lengths.astype(np.int64), values):
+            digest.update(array.tobytes())
+        ids.append(batch_ids)
+        lengths.append(batch_lengths.astype(np.int64))
+    example_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    unique, counts = np.unique(example_ids, return_counts=True)
+    if (counts > 1).any():
+        raise DataError(f"example_id {int(unique[counts > 1][0])} occurs more than once")
+    empty = np.zeros(0, np.int64)
+    return ScannedData(dataset, example_ids, np.concatenate(lengths) if lengths else empty,
+                       digest.hexdigest())  # fmt: skip
+
+
+def _trunk(model: torch.nn.Module) -> torch.nn.Module:
+    """The `GPTModel` of a classifier (or the model itself)."""
+    return getattr(model, "gpt", model)
+
+
+def trunk_fingerprint(model: torch.nn.Module, start_block: int, data_digest: str) -> str:
+    """Hash of everything the features depend on; the store's folder name."""
+    trunk = _trunk(model)
+    frozen = ("tok_emb.", "pos_emb.", *(f"trf_blocks.{i}." for i in range(start_block)))
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in sorted(trunk.state_dict().items()):
+        if name.startswith(frozen):
+            data = tensor.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{name}:{data.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(data.view(torch.uint8).numpy().tobytes())
+    settings = {field: getattr(trunk.config, field, None) for field in TRUNK_CONFIG_FIELDS}
+    settings.update(start_block=start_block, dtype="float32", version=STORE_VERSION)
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(data_digest.encode())
+    return digest.hexdigest()
+
+
+def default_store_root() -> Path:
+    """`<HF datasets cache>/hf_spam-trunk-features` (honours HF_HOME and HF_DATASETS_CACHE)."""
+    import datasets.config
+
+    return Path(datasets.config.HF_DATASETS_CACHE) / "hf_spam-trunk-features"
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading
+# ------------------------------------------------------------------------------------------------
+
+
+def _tensor_offsets(path: Path, name: str) -> tuple[int, list[int], str]:
+    """Byte offset and shape of tensor `name` in a safetensors file, from its JSON header."""
+    with open(path, "rb") as handle:
+        header_size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(header_size))
+    entry = header[name]
+    return 8 + header_size + entry["data_offsets"][0], entry["shape"], entry["dtype"]
+
+
+class TrunkFeatureStore:
+    """Read side of a finished store: hidden states entering `start_block`, per example id.
+
+    `block_inputs(model, input_ids, attention_mask, example_ids)` is `FrozenTrunkCache`'s
+    interface; `read(example_ids, attention_mask, device)` is the same without a model. Nothing
+    per example is kept in memory: each batch is read from disk into a fresh tensor.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.meta = json.loads((self.path / STORE_FILE).read_text(encoding="utf-8"))
+        self.start_block: int = self.meta["start_block"]
+        self.emb_dim: int = self.meta["emb_dim"]
+        self.fingerprint: str = self.meta["fingerprint"]
+        index = load_numpy(str(self.path / INDEX_FILE))
+        self._ids, self._shard = index["example_id"], index["shard"]
+        self._start, self._length = index["start"], index["length"]
+        self._offsets = []
+        for name in self.meta["shards"]:
+            offset, shape, dtype = _tensor_offsets(self.path / name, "hidden")
+            if dtype != "F32" or shape[1:] != [self.emb_dim]:
+                raise DataError(f"{self.path / name}: expected float32 (tokens, {self.emb_dim})")
+            self._offsets.append(offset)
+        self._files: dict[int, Any] = {}
+        #: Trunk passes per example (order of `example_ids`) done by this process for this store.
+        self.computed_per_example = np.zeros(len(self._ids), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def example_ids(self) -> np.ndarray:
+        return self._ids
+
+    @property
+    def examples_computed(self) -> int:
+        """How many examples' trunk this process ran to build the store (0 when reused)."""
+        return int(self.computed_per_example.sum())
+
+    def nbytes_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+    def _positions(self, example_ids: Any) -> np.ndarray:
+        ids = np.asarray(torch.as_tensor(example_ids).cpu(), dtype=np.int64).reshape(-1)
+        pos = np.searchsorted(self._ids, ids).clip(max=max(len(self._ids) - 1, 0))
+        missing = ids[self._ids[pos] != ids] if len(self._ids) else ids
+        if len(missing):
+            raise DataError(
+                f"example_id {int(missing[0])} is not in the trunk feature store {self.path} "
+                f"({len(self)} examples): it was built for other data"
+            )
+        return pos
+
+    def _read_into(self, pos: int, out: torch.Tensor) -> None:
+        shard = int(self._shard[pos])
+        if shard not in self._files:
+            if len(self._files) >= MAX_OPEN_SHARDS:
+                self.close()
+            name = self.meta["shards"][shard]
+            self._files[shard] = open(self.path / name, "rb", buffering=0)  # noqa: SIM115
+        handle = self._files[shard]
+        handle.seek(self._offsets[shard] + int(self._start[pos]) * self.emb_dim * FLOAT32_BYTES)
+        view = memoryview(out.numpy()).cast("B")
+        done = 0
+        while done < len(view):
+            got = handle.readinto(view[done:])
+            if not got:
+                raise DataError(f"{self.path}: shard {shard} is truncated")
+            done += got
+
+    def read(
+        self,
+        example_ids: Any,
+        attention_mask: torch.Tensor | None = None,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """`(batch, width, emb_dim)` float32 states, each example's at its real positions.
+
+        Without `attention_mask` rows are right-padded to the longest example of the batch.
+        """
+        positions = self._positions(example_ids)
+        lengths = self._length[positions]
+        if attention_mask is None:
+            width = int(lengths.max()) if len(lengths) else 0
+            mask = torch.arange(width)[None, :] < torch.as_tensor(lengths)[:, None]
+        else:
+            mask = attention_mask.detach().cpu().bool()
+            batch_lengths = mask.sum(-1).numpy()
+            if (batch_lengths != lengths).any():
+                row = int(np.flatnonzero(batch_lengths != lengths)[0])
+                raise DataError(
+                    f"example_id {int(self._ids[positions[row]])} has {batch_lengths[row]} tokens "
+                    f"in the batch but {lengths[row]} in the trunk feature store {self.path}"
+                )
+        out = torch.zeros((len(positions), mask.shape[1], self.emb_dim), dtype=torch.float32)
+        right = is_right_padded(mask) if mask.numel() else True
+        for row, (pos, length) in enumerate(zip(positions, lengths, strict=True)):
+            if length == 0:
+                continue
+            if right:  # straight into the output row
+                self._read_into(pos, out[row, :length])
+            else:
+                states = torch.empty((int(length), self.emb_dim), dtype=torch.float32)
+                self._read_into(pos, states)
+                out[row][mask[row]] = states
+        return out if device is None else out.to(device, non_blocking=True)
+
+    @torch.no_grad()
+    def block_inputs(
+        self,
+        model: torch.nn.Module,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        example_ids: torch.Tensor,
+    ) -> torch.Tensor:
+        """`FrozenTrunkCache.block_inputs`: states for `block_inputs=` of the classifier."""
+        return self.read(example_ids, attention_mask, device=input_ids.device)
+
+    def close(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+        self._files.clear()
+
+    def __getstate__(self) -> dict[str, Any]:  # open files do not cross processes
+        return {**self.__dict__, "_files": {}}
+
+
+# ------------------------------------------------------------------------------------------------
+# Building: every rank computes a share, rank 0 joins them
+# ------------------------------------------------------------------------------------------------
+
+
+def _rank_and_world() -> tuple[int, int]:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _from_rank0(obj: Any, world: int) -> Any:
+    """Rank 0's `obj` on every rank (ranks must agree on reuse / build / skip, and outcome)."""
+    box = [obj]
+    if world > 1:
+        torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _is_complete(path: Path, fingerprint: str) -> bool:
+    try:
+        meta = json.loads((path / STORE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return meta.get("fingerprint") == fingerprint and meta.get("version") == STORE_VERSION
+
+
+def _remove_stale_builds(path: Path) -> None:
+    """Delete the temporary folders of builds of this store that were killed (no cleanup ran):
+    no file in them changed for `STALE_SECONDS`, while a live build writes a shard at a time."""
+    for folder in path.parent.glob(f".{path.name}.tmp-*"):
+        times = [p.stat().st_mtime for p in (folder, *folder.iterdir())]
+        if time.time() - max(times) > STALE_SECONDS:
+            logger.info("Trunk feature store: removing %s, left by a killed build", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _plan(path: Path, fingerprint: str, needed: int) -> dict[str, Any]:
+    """Rank 0's decision: reuse the finished store, build it in a new folder, or skip it."""
+    if _is_complete(path, fingerprint):
+        return {"action": "reuse"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_builds(path)
+    free = shutil.disk_usage(path.parent).free
+    if free < needed * DISK_HEADROOM:
+        logger.warning(
+            "Trunk feature store off: it needs %.2f GB and %s has %.2f GB free; the frozen "
+            "blocks will run in every epoch (free space or pass --trunk_cache_dir elsewhere)",
+            needed / 1e9, path.parent, free / 1e9,
+        )  # fmt: skip
+        return {"action": "skip"}
+    return {
+        "action": "build",
+        "tmp": tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent),
+    }
+
+
+class _ShardWriter:
+    """One rank's states, copied into one preallocated buffer of about `shard_bytes` and
+    written as a safetensors shard whenever the next example would not fit."""
+
+    def __init__(self, folder: Path, rank: int, shard_bytes: int, emb_dim: int):
+        self.folder, self.rank, self.names = folder, rank, []
+        self._buffer = torch.empty((max(shard_bytes // (emb_dim * FLOAT32_BYTES), 1), emb_dim))
+        self._rows, self._starts, self._filled = [], [], 0
+
+    def add(self, row: int, states: torch.Tensor) -> None:
+        if self._filled + len(states) > len(self._buffer):
+            self.flush()
+            if len(states) > len(self._buffer):
+                self._buffer = torch.empty((len(states), self._buffer.shape[1]))
+        self._buffer[self._filled : self._filled + len(states)] = states
+        self._rows.append(row)
+        self._starts.append(self._filled)
+        self._filled += len(states)
+
+    def flush(self) -> None:
+        if self._rows:
+            name = f"rank{self.rank:03d}-{len(self.names):05d}.safetensors"
+            tensors = {"hidden": self._buffer[: self._filled], "rows": torch.tensor(self._rows),
+                       "starts": torch.tensor(self._starts)}  # fmt: skip
+            save_file(tensors, str(self.folder / name))
+            self.names.append(name)
+        self._rows, self._starts, self._filled = [], [], 0
+
+
+def _token_batch(data: Any, rows: list[int], width: int) -> torch.Tensor:
+    """Real tokens of `rows`, right-padded with 0 (never attended: causal mask + padding)."""
+    batch = data[rows]
+    out = torch.zeros((len(rows), width), dtype=torch.long)
+    masks = batch.get("attention_mask", [None] * len(rows))
+    for i, (ids, mask) in enumerate(zip(batch["input_ids"], masks, strict=True)):
+        ids = np.asarray(ids, dtype=np.int64)
+        real = ids if mask is None else ids[np.asarray(mask, dtype=bool)]
+        out[i, : len(real)] = torch.from_numpy(real)
+    return out
+
+
+@torch.no_grad()
+def _compute_shards(
+    model: torch.nn.Module,
+    scanned: ScannedData,
+    buckets: list[list[int]],
+    start_block: int,
+    writer: _ShardWriter,
+    disable_tqdm: bool,
+) -> np.ndarray:
+    """Run the trunk over `buckets` (rows of `scanned`), hand the states to `writer`; returns
+    the trunk passes per row (1 for each row of `buckets`)."""
+    trunk = _trunk(model)
+    device = next(trunk.parameters()).device
+    columns = [c for c in ("input_ids", "attention_mask") if c in scanned.dataset.column_names]
+    data = scanned.dataset.select_columns(columns).with_format(None)
+    computed = np.zeros(len(scanned.lengths), dtype=np.int64)
+    total = int(sum(scanned.lengths[rows].sum() for rows in buckets))
+    was_training = trunk.training
+    trunk.eval()  # dropout off: the features are the deterministic trunk
+    bar = tqdm(total=total, unit="tok", unit_scale=True, disable=disable_tqdm,
+               desc=f"Trunk features (blocks < {start_block})")  # fmt: skip
+    try:
+        for rows in buckets:
+            lengths = scanned.lengths[rows]
+            input_ids = _token_batch(data, rows, max(int(lengths.max()), 1))
+            mask = torch.arange(input_ids.shape[1])[None, :] < torch.from_numpy(lengths)[:, None]
+            out = trunk(
+                input_ids=input_ids.to(device),
+                attention_mask=None if mask.all() else mask.long().to(device),
+                stop_block=start_block,
+            )
+            hidden = out.last_hidden_state.float().cpu()
+            computed[rows] += 1
+            for i, row in enumerate(rows):
+                writer.add(row, hidden[i, : lengths[i]])
+            bar.update(int(lengths.sum()))
+        writer.flush()
+    finally:
+        bar.close()
+        trunk.train(was_training)
+    return computed
+
+
+def _finalize(tmp: Path, scanned: ScannedData, world: int, meta: dict[str, Any]) -> None:
+    """Rank 0: join every rank's shards into one index, then write `store.json` (last)."""
+    shards: list[str] = []
+    for rank in range(world):
+        done = tmp / f"rank{rank:03d}.json"
+        if not done.is_file():
+            raise DataError(
+                f"rank {rank}'s trunk features did not appear in {tmp}: the trunk cache "
+                "directory must be on a filesystem that every process sees"
+            )
+        shards += json.loads(done.read_text(encoding="utf-8"))["shards"]
+        done.unlink()
+    shard_of = np.full(len(scanned.lengths), -1, dtype=np.int64)
+    start = np.zeros(len(scanned.lengths), dtype=np.int64)
+    for number, name in enumerate(shards):
+        with safe_open(str(tmp / name), framework="np") as handle:
+            rows = handle.get_tensor("rows")
+            shard_of[rows], start[rows] = number, handle.get_tensor("starts")
+    if (shard_of < 0).any():
+        missing = int(scanned.example_ids[np.flatnonzero(shard_of < 0)[0]])
+        raise DataError(f"{tmp}: no trunk features were written for example_id {missing}")
+    order = np.argsort(scanned.example_ids, kind="stable")
+    index = {"example_id": scanned.example_ids, "shard": shard_of, "start": start,
+             "length": scanned.lengths}  # fmt: skip
+    save_numpy({k: np.ascontiguousarray(v[order]) for k, v in index.items()}, str(tmp / INDEX_FILE))
+    write_json(tmp / STORE_FILE, {**meta, "shards": shards})
+
+
+def _move_into_place(tmp: Path, path: Path, fingerprint: str) -> None:
+    """Rename the finished folder; if another process got there first, keep its store."""
+    if path.exists() and not _is_complete(path, fingerprint):
+        shutil.rmtree(path)  # a folder that is not a finished store (copied, hand-made)
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        if not _is_complete(path, fingerprint):
+            raise
+        logger.info("Trunk feature store %s was finished by another process first; using it", path)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _build(model, scanned, start_block, path, tmp, fingerprint, options) -> np.ndarray:
+    """Every rank: compute its share into `tmp`; rank 0 joins and renames. Passes per row."""
+    rank, world = _rank_and_world()
+    buckets = length_buckets(scanned.lengths.tolist(), max_tokens=options["batch_tokens"])
+    writer = _ShardWriter(tmp, rank, options["shard_bytes"], _trunk(model).config.emb_dim)
+    quiet = options["disable_tqdm"] or rank > 0
+    computed = _compute_shards(model, scanned, buckets[rank::world], start_block, writer, quiet)
+    write_json(tmp / f"rank{rank:03d}.json", {"shards": writer.names})
+    if world > 1:
+        torch.distributed.barrier()
+    outcome = None
+    if rank == 0:
+        meta = {"version": STORE_VERSION, "fingerprint": fingerprint, "start_block": start_block,
+                "emb_dim": _trunk(model).config.emb_dim, "dtype": "float32", "processes": world,
+                "num_examples": len(scanned.lengths), "num_tokens": scanned.num_tokens}  # fmt: skip
+        try:
+            _finalize(tmp, scanned, world, meta)
+            _move_into_place(tmp, path, fingerprint)
+        except Exception as err:  # every rank must hear of it, not wait forever
+            outcome = f"trunk feature store {path} could not be built: {err}"
+    outcome = _from_rank0(outcome, world)
+    if outcome is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(outcome)
+    return computed
+
+
+def open_trunk_store(
+    model: torch.nn.Module,
+    dataset: Any,
+    start_block: int,
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    batch_tokens: int = 8192,
+    shard_bytes: int = 128 * 2**20,
+    disable_tqdm: bool = False,
+) -> TrunkFeatureStore | None:
+    """The store of `model`'s states entering `start_block` for every example of `dataset`.
+
+    Call it on every rank. Reuses the store with the same fingerprint under `cache_dir`
+    (default `default_store_root()`), else builds it (each rank a share, rank 0 joins them);
+    returns None, with a log line, when the disk cannot hold it. `dataset` is a tokenized
+    `Dataset` (keys: its `example_id` column, else row positions) or a `DatasetDict` (keys: row
+    positions across the splits in order, unless it has `example_id`s). `batch_tokens` bounds
+    a trunk batch (padded tokens), `shard_bytes` a shard file and the memory the build holds.
+    """
+    rank, world = _rank_and_world()
+    scanned = scan_dataset(dataset)
+    fingerprint = trunk_fingerprint(model, start_block, scanned.digest)
+    path = Path(cache_dir).expanduser() if cache_dir else default_store_root()
+    path = path / fingerprint
+    emb_dim, n_tokens = _trunk(model).config.emb_dim, scanned.num_tokens
+    needed = n_tokens * emb_dim * FLOAT32_BYTES
+    plan = _plan(path, fingerprint, needed + 32 * len(scanned.lengths)) if rank == 0 else None
+    plan = _from_rank0(plan, world)
+    if plan["action"] == "skip":
+        return None
+    if plan["action"] == "reuse":
+        logger.info("Trunk feature store: reusing %s (%d examples)", path, len(scanned.lengths))
+        return TrunkFeatureStore(path)
+    logger.info(
+        "Trunk feature store: computing blocks below %d once for %d examples: %d tokens x %d x "
+        "4 bytes = %.3f GB, into %s (%d process%s)",
+        start_block, len(scanned.lengths), n_tokens, emb_dim, needed / 1e9, path, world,
+        "es" if world > 1 else "",
+    )  # fmt: skip
+    started = time.perf_counter()
+    options = dict(batch_tokens=batch_tokens, shard_bytes=shard_bytes, disable_tqdm=disable_tqdm)
+    try:
+        computed = _build(
+            model, scanned, start_block, path, Path(plan["tmp"]), fingerprint, options
+        )
+    except BaseException:
+        if world == 1:  # with several ranks, a failed rank takes the job down (torchrun)
+            shutil.rmtree(plan["tmp"], ignore_errors=True)
+        raise
+    logger.info("Trunk feature store: %s written in %.1f s", path, time.perf_counter() - started)
+    store = TrunkFeatureStore(path)
+    store.computed_per_example[np.searchsorted(store.example_ids, scanned.example_ids)] = computed
+    return store
+
+
+def measure_store(
+    model: torch.nn.Module,
+    dataset: Any,
+    start_block: int,
+    cache_dir: str | os.PathLike,
+    batch_size: int = 8,
+) -> dict[str, float]:
+    """Build (or reuse) a store and read every example once in batches: figures for a table.
+
+    Peak resident memory is the process's high-water mark so far (`ru_maxrss`); run one size
+    per process to compare sizes.
+    """
+    import resource  # Unix only, and only the benchmark needs it
+
+    started = time.perf_counter()
+    store = open_trunk_store(model, dataset, start_block, cache_dir, disable_tqdm=True)
+    if store is None:
+        raise DataError(f"{cache_dir}: not enough free disk space for the trunk feature store")
+    build_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    ids = store.example_ids
+    for first in range(0, len(ids), batch_size):
+        store.read(ids[first : first + batch_size])
+    read_seconds = time.perf_counter() - started
+    store.close()
+    return {
+        "examples": len(store),
+        "tokens": int(store.meta["num_tokens"]),
+        "examples_computed": store.examples_computed,
+        "build_seconds": build_seconds,
+        "read_seconds": read_seconds,
+        "store_bytes": store.nbytes_on_disk(),
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
+
+
+__all__ = [
+    "ScannedData",
+    "TrunkFeatureStore",
+    "default_store_root",
+    "measure_store",
+    "open_trunk_store",
+    "scan_dataset",
+    "trunk_fingerprint",
+]
