@@ -89,15 +89,16 @@ class PushResult:
     delete_patterns: tuple[str, ...] = DELETE_PATTERNS
 
 
-def require_token(token: str | None = None) -> str:
+def require_token(token: str | None = None, repo_id: str | None = None) -> str:
     """The token to push with: `token`, else `HF_TOKEN`, else the stored `hf auth login` one.
 
     Called before any work, so a missing login fails in a second, not after a build.
     """
     token = token or get_token()
     if not token:
+        where = f" to push to {repo_id}" if repo_id else ""
         raise HubError(
-            "No Hugging Face token: run `hf auth login`, set HF_TOKEN, or pass --token "
+            f"No Hugging Face token{where}: run `hf auth login`, set HF_TOKEN, or pass --token "
             "(a token with write access). --dry_run builds the upload folder without one."
         )
     return token
@@ -356,7 +357,7 @@ def push_model_folder(
     """
     check_repo_id(repo_id)
     if not dry_run:
-        token = require_token(token)
+        token = require_token(token, repo_id)
     upload_file_names(folder)  # fail on an incomplete folder before creating anything
     eval_report_results(folder)  # and on an unreadable evaluation report
     keep = dry_run or upload_dir is not None

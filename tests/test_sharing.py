@@ -166,7 +166,8 @@ def test_no_token_fails_before_any_work(model_dir, fake_hub, monkeypatch, capsys
     out = tmp_path / "upload"
     argv = ["--model", str(model_dir), "--repo_id", REPO, "--output_dir", str(out)]
     assert push.main(argv) == 1
-    assert "No Hugging Face token: run `hf auth login`, set HF_TOKEN" in capsys.readouterr().err
+    message = capsys.readouterr().err
+    assert f"No Hugging Face token to push to {REPO}: run `hf auth login`, set HF_TOKEN" in message
     assert fake_hub.calls == [] and not out.exists()
 
 
@@ -385,8 +386,8 @@ def test_bad_eval_report_names_the_file(model_dir, tmp_path):
 def test_no_token_or_refused_upload_raise_hub_errors(model_dir, fake_hub, monkeypatch, tmp_path):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setattr(sharing, "get_token", lambda: None)
-    with pytest.raises(HubError, match="No Hugging Face token"):  # before the folder is read
-        sharing.push_model_folder(tmp_path / "no-such-folder", REPO)
+    with pytest.raises(HubError, match=f"No Hugging Face token to push to {REPO}: run"):
+        sharing.push_model_folder(tmp_path / "no-such-folder", REPO)  # the folder is read after
     assert fake_hub.calls == []
 
     folder = shutil.copytree(model_dir, tmp_path / "run")
