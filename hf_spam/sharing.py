@@ -3,7 +3,7 @@
 A training output folder holds more than a Hub repo should (checkpoints, optimizer state, trainer
 state, an evaluation's predictions), and its model card names the local folder in its usage
 snippet. `push_model_folder` checks the repo id, the token and the folder before any work, builds
-the upload folder (the files a user needs, hard-linked, plus `README.md` rendered for the repo id
+the upload folder (the files a user needs, plus `README.md` rendered for the repo id
 with the scores of an `eval_report.json` in its model-index), and uploads it with
 `upload_folder(allow_patterns=..., delete_patterns=...)`: files hf_spam wrote on an earlier push
 and no longer part of the model (an old plot, old weight shards) are deleted in the same commit,
@@ -310,16 +310,27 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def build_upload_folder(
-    model_dir: str | os.PathLike, target_dir: str | os.PathLike, repo_id: str
+    model_dir: str | os.PathLike,
+    target_dir: str | os.PathLike,
+    repo_id: str,
+    *,
+    link: bool = False,
 ) -> list[Path]:
     """Put what the Hub repo needs from `model_dir` into `target_dir` and render `README.md`
-    for `repo_id`. Returns the files written, relative to `target_dir`, sorted."""
+    for `repo_id`. Returns the files written, relative to `target_dir`, sorted.
+
+    `link=True` hard-links the files, for a folder deleted after the upload; a folder that is
+    kept gets copies, which a later save into `model_dir` (writing files in place) cannot alter.
+    """
     model_dir, target_dir = Path(model_dir), Path(target_dir)
     names = upload_file_names(model_dir)
     context = repo_card_context(model_dir, repo_id, [n for n in names if n.endswith(".png")])
     target_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
-        _link_or_copy(model_dir / name, target_dir / name)
+        if link:
+            _link_or_copy(model_dir / name, target_dir / name)
+        else:
+            shutil.copy2(model_dir / name, target_dir / name)
     render_model_card(None, target_dir / "README.md", context=context)
     return sorted(Path(name) for name in [*names, "README.md"])
 
@@ -348,12 +359,12 @@ def push_model_folder(
 
     Checks the repo id, the token (unless `dry_run`) and the folder before building anything.
     `upload_folder` takes a single folder and the repo's README is not the folder's (its snippet
-    names the repo), so the upload folder is built first (the model's files hard-linked, the
-    README rendered for the repo) and uploaded as one commit that also deletes stale files
-    (`DELETE_PATTERNS`). It is built in `upload_dir` (refused if not empty unless `overwrite`),
-    else in a temporary folder deleted after a real push; `dry_run=True` stops after building it
-    and keeps it. `private` applies when the repo is created; an existing repo keeps its
-    visibility.
+    names the repo), so the upload folder is built first (the model's files, hard-linked when the
+    folder is temporary, and the README rendered for the repo) and uploaded as one commit that
+    also deletes stale files (`DELETE_PATTERNS`). It is built in `upload_dir` (refused if not
+    empty unless `overwrite`), else in a temporary folder deleted after a real push;
+    `dry_run=True` stops after building it and keeps it. `private` applies when the repo is
+    created; an existing repo keeps its visibility.
     """
     check_repo_id(repo_id)
     if not dry_run:
@@ -364,7 +375,7 @@ def push_model_folder(
     upload_dir = Path(upload_dir) if upload_dir else _temporary_upload_dir(Path(folder), repo_id)
     try:
         with atomic_output_dir(upload_dir, overwrite=overwrite) as tmp:
-            files = build_upload_folder(folder, tmp, repo_id)
+            files = build_upload_folder(folder, tmp, repo_id, link=not keep)
         sizes = {path: (upload_dir / path).stat().st_size for path in files}
         result = PushResult(repo_id, upload_dir, sizes, dry_run=dry_run)
         if dry_run:

@@ -87,6 +87,8 @@ def test_dry_run_builds_and_lists_the_upload_folder(dry_run, model_dir):
     assert (dry_run / "model.safetensors").read_bytes() == (
         model_dir / "model.safetensors"
     ).read_bytes()
+    # A kept folder holds copies: saving into the model folder again cannot change it.
+    assert not (dry_run / "model.safetensors").samefile(model_dir / "model.safetensors")
 
 
 def test_card_metadata_parses_and_holds_the_metrics(dry_run, model_dir):
