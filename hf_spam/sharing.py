@@ -1,16 +1,17 @@
-"""Share a trained model on the Hugging Face Hub: build the exact folder to upload, then push it.
+"""Share a trained model on the Hugging Face Hub with `HfApi.upload_folder`, in one commit.
 
 A training output folder holds more than a Hub repo should (checkpoints, optimizer state, trainer
-state), and its model card names the local folder in its usage snippet. `build_upload_folder`
-copies only what a user of the repo needs (weights, config with `auto_map`, the modeling code,
-tokenizer, plots) and renders `README.md` again with the repo id, so the snippet works when
-pasted. `push_model_folder` checks the token and the folder before any work, builds that folder
-and uploads it, or with `dry_run=True` stops after building it.
+state, an evaluation's predictions), and its model card names the local folder in its usage
+snippet. `push_model_folder` checks the repo id, the token and the folder before any work, builds
+the upload folder (the files a user needs, plus `README.md` rendered for the repo id
+with the scores of an `eval_report.json` in its model-index), and uploads it with
+`upload_folder(allow_patterns=..., delete_patterns=...)`: files hf_spam wrote on an earlier push
+and no longer part of the model (an old plot, old weight shards) are deleted in the same commit,
+anything else in the repo is left alone. `dry_run=True` stops after building that folder.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -26,29 +27,51 @@ from huggingface_hub.utils import validate_repo_id
 
 from .constants import SPLITS, TIMING_SUFFIXES, TOKENIZER_FILES, is_number
 from .errors import HubError
-from .files import atomic_output_dir, check_model_folder
+from .files import atomic_output_dir, check_model_folder, read_config, read_json
 from .reporting import CARD_CONTEXT_FILE, format_table, render_model_card
 
 __all__ = [
     "CARD_CONTEXT_FILE",
+    "DELETE_PATTERNS",
+    "EVAL_REPORT_FILE",
+    "EVAL_REPORT_PATHS",
     "HubError",
     "PushResult",
     "build_upload_folder",
     "check_repo_id",
+    "eval_report_results",
     "format_push_result",
     "load_card_context",
     "push_model_folder",
+    "repo_card_context",
     "require_token",
     "upload_file_names",
 ]
 
-#: Where training may save the context its model card was rendered with (read back here).
 DEFAULT_COMMIT_MESSAGE = "Upload GPT classifier fine-tuned with hf_spam"
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors")
 SHARDED_WEIGHTS = ("model.safetensors.index.json", "model-*-of-*.safetensors")
 EXTRA_TOKENIZER_FILES = ("special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json")
 #: Plots in the order the card shows them; any other top-level PNG follows.
 KNOWN_PLOTS = ("loss-plot.png", "accuracy-plot.png", "confusion-matrix.png")
+#: What scripts/evaluate.py writes (hf_spam.evaluation.REPORT_JSON; not imported from there
+#: because evaluation loads datasets, which a push must not).
+EVAL_REPORT_FILE = "eval_report.json"
+#: Where a model folder's evaluation report is looked for, in this order: the folder itself,
+#: then `eval/` (scripts/evaluate.py's own example: `--output_dir runs/spam/eval`).
+EVAL_REPORT_PATHS = (EVAL_REPORT_FILE, f"eval/{EVAL_REPORT_FILE}")
+#: Hub files a re-push deletes unless it uploads them again: only names hf_spam itself writes.
+#: huggingface_hub matches with fnmatch, where `*` crosses `/`, so every pattern starts with a
+#: fixed top-level name (no `*.png`, which would also match `images/logo.png` added by hand).
+DELETE_PATTERNS = (
+    *MODEL_FILES,
+    *SHARDED_WEIGHTS,
+    *TOKENIZER_FILES,
+    *EXTRA_TOKENIZER_FILES,
+    "loss-plot.png",
+    "accuracy-plot.png",
+    "confusion-matrix*.png",
+)
 
 
 @dataclass
@@ -62,17 +85,20 @@ class PushResult:
     files: dict[Path, int] = field(default_factory=dict)
     dry_run: bool = False
     url: str | None = None  # the commit on the Hub, after a real push
+    #: Repo files matching these and not in `files` are (or would be) deleted by the commit.
+    delete_patterns: tuple[str, ...] = DELETE_PATTERNS
 
 
-def require_token(token: str | None = None) -> str:
+def require_token(token: str | None = None, repo_id: str | None = None) -> str:
     """The token to push with: `token`, else `HF_TOKEN`, else the stored `hf auth login` one.
 
     Called before any work, so a missing login fails in a second, not after a build.
     """
     token = token or get_token()
     if not token:
+        where = f" to push to {repo_id}" if repo_id else ""
         raise HubError(
-            "No Hugging Face token: run `hf auth login`, set HF_TOKEN, or pass --token "
+            f"No Hugging Face token{where}: run `hf auth login`, set HF_TOKEN, or pass --token "
             "(a token with write access). --dry_run builds the upload folder without one."
         )
     return token
@@ -115,8 +141,7 @@ def upload_file_names(model_dir: str | os.PathLike) -> list[str]:
     optimizer or trainer state. Raises `ModelLoadError`/`HubError` naming anything missing.
     """
     model_dir = check_model_folder(model_dir)
-    config_path = model_dir / "config.json"
-    code = _code_files(json.loads(config_path.read_text(encoding="utf-8")), config_path)
+    code = _code_files(read_config(model_dir), model_dir / "config.json")
     missing = [name for name in code if not (model_dir / name).is_file()]
     if missing:
         raise HubError(f"{model_dir}: auto_map names {', '.join(missing)}, which is missing")
@@ -130,7 +155,7 @@ def upload_file_names(model_dir: str | os.PathLike) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# Model card
+# Model card context of a folder (moves to hf_spam/card.py at merge)
 # --------------------------------------------------------------------------------------------
 
 
@@ -197,13 +222,77 @@ def load_card_context(model_dir: str | os.PathLike) -> dict[str, Any]:
     model_dir = Path(model_dir)
     saved = model_dir / CARD_CONTEXT_FILE
     if saved.is_file():
-        return json.loads(saved.read_text(encoding="utf-8"))
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    context: dict[str, Any] = {"labels": config.get("id2label")}
+        return read_json(saved, "model card context")
+    context: dict[str, Any] = {"labels": read_config(model_dir).get("id2label")}
     context.update(_context_from_card(model_dir / "README.md"))
     results = model_dir / "all_results.json"
     if results.is_file():
-        context.update(_context_from_results(json.loads(results.read_text(encoding="utf-8"))))
+        context.update(_context_from_results(read_json(results, "training results")))
+    return context
+
+
+# --------------------------------------------------------------------------------------------
+# The card for the repo: the folder's context, the repo id, an evaluation report's scores
+# --------------------------------------------------------------------------------------------
+
+
+def _report_entry(models: list[Mapping[str, Any]], model_dir: Path, path: Path) -> Mapping:
+    """The report's entry for `model_dir`: the one naming this folder, else the only one."""
+    for entry in models:
+        named = Path(str(entry.get("model", "")))
+        if named.name == model_dir.name or named.resolve() == model_dir.resolve():
+            return entry
+    if len(models) == 1:  # the report sits in the folder; the folder may have moved since
+        return models[0]
+    raise HubError(
+        f"{path}: evaluates {len(models)} models and none is {model_dir}; move the report out "
+        "of the folder or evaluate this model alone"
+    )
+
+
+def eval_report_results(model_dir: str | os.PathLike) -> tuple[str, dict[str, Any]] | None:
+    """`(split, card values)` from the folder's evaluation report (`EVAL_REPORT_PATHS`), or
+    None without one: the split's scores (`results`), size and confusion matrix, as the card
+    context names them. The report's split is a split of the training data rebuilt the way
+    training made it (or `all` of it), so its scores are listed under the card's dataset."""
+    model_dir = Path(model_dir)
+    path = next((model_dir / p for p in EVAL_REPORT_PATHS if (model_dir / p).is_file()), None)
+    if path is None:
+        return None
+    report = read_json(path, "evaluation report")
+    try:
+        split = str(report["data"]["split"])
+        entry = _report_entry(list(report["models"]), model_dir, path)
+        metrics = {key: value for key, value in entry["metrics"].items() if is_number(value)}
+        values = {"results": metrics, "size": entry["num_examples"]}
+        values["confusion_matrix"] = entry.get("confusion_matrix")
+    except (KeyError, TypeError, AttributeError) as err:
+        raise HubError(
+            f"{path}: not an evaluation report of scripts/evaluate.py (missing or malformed {err})"
+        ) from None
+    if not is_number(metrics.get("accuracy")):
+        raise HubError(f"{path}: the report's metrics have no accuracy")
+    return split, values
+
+
+def repo_card_context(
+    model_dir: str | os.PathLike, repo_id: str, plots: list[str]
+) -> dict[str, Any]:
+    """The context to render the repo's `README.md` with: the folder's card context for
+    `repo_id`, the `plots` uploaded, and an evaluation report's scores replacing the training
+    run's for the same split, in the body and in the model-index (as `metadata_update` replaces
+    an equal metric on the Hub; rendered here so the card goes up in the same commit)."""
+    context = load_card_context(model_dir)
+    context.pop("model_name", None)  # the model-index takes the repo's name
+    context["repo_id"] = repo_id
+    context["plots"] = plots
+    evaluated = eval_report_results(model_dir)
+    if evaluated:
+        split, values = evaluated
+        context["results"] = {**(context.get("results") or {}), split: values["results"]}
+        context["split_sizes"] = {**(context.get("split_sizes") or {}), split: values["size"]}
+        if values["confusion_matrix"] and split == context.get("confusion_matrix_split", "test"):
+            context["confusion_matrix"] = values["confusion_matrix"]
     return context
 
 
@@ -212,22 +301,47 @@ def load_card_context(model_dir: str | os.PathLike) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link costs no space or time for multi-GB weights; other disks need a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def build_upload_folder(
-    model_dir: str | os.PathLike, target_dir: str | os.PathLike, repo_id: str
+    model_dir: str | os.PathLike,
+    target_dir: str | os.PathLike,
+    repo_id: str,
+    *,
+    link: bool = False,
 ) -> list[Path]:
-    """Copy what the Hub repo needs from `model_dir` into `target_dir` and render `README.md`
-    for `repo_id`. Returns the files written, relative to `target_dir`, sorted."""
+    """Put what the Hub repo needs from `model_dir` into `target_dir` and render `README.md`
+    for `repo_id`. Returns the files written, relative to `target_dir`, sorted.
+
+    `link=True` hard-links the files, for a folder deleted after the upload; a folder that is
+    kept gets copies, which a later save into `model_dir` (writing files in place) cannot alter.
+    """
     model_dir, target_dir = Path(model_dir), Path(target_dir)
     names = upload_file_names(model_dir)
-    context = load_card_context(model_dir)
-    context.pop("model_name", None)  # the model-index takes the repo's name
-    context["repo_id"] = repo_id
-    context["plots"] = [name for name in names if name.endswith(".png")]
+    context = repo_card_context(model_dir, repo_id, [n for n in names if n.endswith(".png")])
     target_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
-        shutil.copy2(model_dir / name, target_dir / name)
+        if link:
+            _link_or_copy(model_dir / name, target_dir / name)
+        else:
+            shutil.copy2(model_dir / name, target_dir / name)
     render_model_card(None, target_dir / "README.md", context=context)
     return sorted(Path(name) for name in [*names, "README.md"])
+
+
+def _temporary_upload_dir(model_dir: Path, repo_id: str) -> Path:
+    """Beside the model folder, so the weights can be hard-linked (same disk); else in /tmp."""
+    prefix = f".{repo_id.split('/')[-1]}-upload-"
+    try:
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=model_dir.expanduser().parent))
+    except OSError:  # a read-only parent folder
+        return Path(tempfile.mkdtemp(prefix=prefix))
 
 
 def push_model_folder(
@@ -241,25 +355,27 @@ def push_model_folder(
     upload_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
 ) -> PushResult:
-    """Upload a trained model folder to the Hub repo `repo_id` (created if needed).
+    """Upload a trained model folder to the Hub repo `repo_id` (created if needed), in one commit.
 
     Checks the repo id, the token (unless `dry_run`) and the folder before building anything.
-    The upload folder is built in `upload_dir` (refused if not empty unless `overwrite`) or a
-    temporary folder. `dry_run=True` stops after building it and keeps it, so it can be
-    inspected; a real push deletes a temporary one afterwards. `private` applies when the repo
-    is created; an existing repo keeps its visibility.
+    `upload_folder` takes a single folder and the repo's README is not the folder's (its snippet
+    names the repo), so the upload folder is built first (the model's files, hard-linked when the
+    folder is temporary, and the README rendered for the repo) and uploaded as one commit that
+    also deletes stale files (`DELETE_PATTERNS`). It is built in `upload_dir` (refused if not
+    empty unless `overwrite`), else in a temporary folder deleted after a real push;
+    `dry_run=True` stops after building it and keeps it. `private` applies when the repo is
+    created; an existing repo keeps its visibility.
     """
     check_repo_id(repo_id)
     if not dry_run:
-        token = require_token(token)
+        token = require_token(token, repo_id)
     upload_file_names(folder)  # fail on an incomplete folder before creating anything
+    eval_report_results(folder)  # and on an unreadable evaluation report
     keep = dry_run or upload_dir is not None
-    if upload_dir is None:
-        upload_dir = tempfile.mkdtemp(prefix=f"{repo_id.split('/')[-1]}-upload-")
-    upload_dir = Path(upload_dir)
+    upload_dir = Path(upload_dir) if upload_dir else _temporary_upload_dir(Path(folder), repo_id)
     try:
         with atomic_output_dir(upload_dir, overwrite=overwrite) as tmp:
-            files = build_upload_folder(folder, tmp, repo_id)
+            files = build_upload_folder(folder, tmp, repo_id, link=not keep)
         sizes = {path: (upload_dir / path).stat().st_size for path in files}
         result = PushResult(repo_id, upload_dir, sizes, dry_run=dry_run)
         if dry_run:
@@ -272,8 +388,12 @@ def push_model_folder(
                 folder_path=upload_dir,
                 commit_message=commit_message,
                 repo_type="model",
+                allow_patterns=[path.as_posix() for path in files],
+                delete_patterns=list(DELETE_PATTERNS),
             )
-        except OSError as err:  # HTTP errors, offline mode and connection failures
+        # HTTP errors (HfHubHTTPError is an OSError), offline mode, connection failures, and
+        # the ValueError huggingface_hub raises for a README the Hub rejects.
+        except (OSError, ValueError) as err:
             raise HubError(f"Pushing {folder} to {repo_id} failed: {err}") from err
         result.url = getattr(commit, "commit_url", None) or f"https://huggingface.co/{repo_id}"
         return result
@@ -301,4 +421,8 @@ def format_push_result(result: PushResult) -> str:
     else:
         head = f"Uploaded {len(result.files)} files ({total}) to {result.url}"
     rows = [{"file": str(path), "size": _size(size)} for path, size in result.files.items()]
-    return head + "\n" + format_table(rows)
+    deleted = (
+        f"Repo files not listed here and matching {', '.join(result.delete_patterns)} "
+        f"{'would be' if result.dry_run else 'were'} deleted; nothing else in the repo is touched."
+    )
+    return head + "\n" + format_table(rows) + "\n" + deleted

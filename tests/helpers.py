@@ -77,23 +77,55 @@ def run_fresh_python(script: str, cwd: Path) -> dict:
 
 
 class FakeHfApi:
-    """Records what would reach the Hub; checks the folder while it still exists."""
+    """Records what would reach the Hub and keeps each repo's files (path -> bytes) in `repos`.
+
+    `upload_folder` applies `allow_patterns`/`ignore_patterns`/`delete_patterns` with
+    huggingface_hub's own `filter_repo_objects` and rules (`.git` ignored, `.gitattributes`
+    never deleted, a file re-added is not deleted), reading the folder while it still exists.
+    """
 
     calls: list[tuple[str, dict]] = []
     fail_upload: bool = False
+    repos: dict[str, dict[str, bytes]] = {}
 
     def __init__(self, token=None):
         self.calls.append(("init", {"token": token}))
 
     def create_repo(self, repo_id, **kwargs):
         self.calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
+        self.repos.setdefault(repo_id, {".gitattributes": b"*.safetensors filter=lfs\n"})
         return f"https://huggingface.co/{repo_id}"
 
-    def upload_folder(self, *, repo_id, folder_path, **kwargs):
+    def upload_folder(
+        self, *, repo_id, folder_path, allow_patterns=None, ignore_patterns=None,
+        delete_patterns=None, **kwargs,
+    ):  # fmt: skip
+        from huggingface_hub.utils import filter_repo_objects
+        from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
+
         if self.fail_upload:
             raise ConnectionError("Connection refused")
-        files = sorted(p.name for p in Path(folder_path).iterdir())
-        self.calls.append(("upload_folder", {"repo_id": repo_id, "files": files, **kwargs}))
+        if repo_id not in self.repos:
+            raise OSError(f"404 Client Error: Repository Not Found for {repo_id}")
+        folder = Path(folder_path)
+        local = sorted(p.relative_to(folder).as_posix() for p in folder.glob("**/*") if p.is_file())
+        ignore = [*(ignore_patterns or []), *DEFAULT_IGNORE_PATTERNS]
+        added = list(
+            filter_repo_objects(local, allow_patterns=allow_patterns, ignore_patterns=ignore)
+        )
+        files = self.repos[repo_id]
+        deleted = [
+            path
+            for path in filter_repo_objects(list(files), allow_patterns=delete_patterns)
+            if path != ".gitattributes" and path not in added
+        ] if delete_patterns else []  # fmt: skip
+        for path in deleted:
+            del files[path]
+        for path in added:
+            files[path] = (folder / path).read_bytes()
+        self.calls.append(
+            ("upload_folder", {"repo_id": repo_id, "files": added, "deleted": deleted, **kwargs})
+        )
 
         class Commit:
             commit_url = f"https://huggingface.co/{repo_id}/commit/abc123"
