@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -83,6 +84,12 @@ class InferenceArguments:
         check_device(self.device)
 
 
+def _reason(err: BaseException, line: int = 0) -> str:
+    """One line of an exception's message (libraries' messages run over several lines)."""
+    lines = [text for text in str(err).strip().splitlines() if text.strip()]
+    return lines[line].strip() if lines else type(err).__name__
+
+
 def check_batch_size(batch_size: Any) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise UsageError(f"--batch_size must be a positive integer, got {batch_size!r}")
@@ -139,7 +146,7 @@ def _safetensors_shapes(folder: Path) -> dict[str, list[int]]:
             with safe_open(str(file), framework="pt") as handle:
                 shapes.update({key: handle.get_slice(key).get_shape() for key in handle.keys()})  # noqa: SIM118
         except Exception as err:  # noqa: BLE001 - SafetensorError, OSError: the file is unusable
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            reason = _reason(err)
             raise ModelLoadError(
                 f"{file}: not a readable safetensors file ({reason}); re-save or re-download it"
             ) from None
@@ -198,6 +205,8 @@ def load_classifier(
     local = Path(name).expanduser()
     if local.exists():
         name = str(check_classifier_folder(local, trust_remote_code=trust_remote_code))
+    elif local.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
+        raise ModelLoadError(f"{local}: no such model folder")
     try:
         return pipeline(
             "text-classification",
@@ -207,7 +216,7 @@ def load_classifier(
             trust_remote_code=trust_remote_code,
         )
     except (OSError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = _reason(err)
         if local.exists():
             raise ModelLoadError(f"{name}: cannot load the model ({reason})") from err
         raise ModelLoadError(
@@ -316,6 +325,35 @@ def _read_lines(handle: TextIO | io.BufferedIOBase, where: str) -> list[str]:
     return [line.rstrip("\r\n") for line in lines if line.strip()]
 
 
+def _check_json_line(line: str, path: Path, number: int) -> None:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}, line {number}: not valid JSON ({err.msg})") from None
+    if not isinstance(record, dict):
+        raise DataError(
+            f"{path}, line {number}: expected a JSON object, got {type(record).__name__}"
+        )
+
+
+@contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """No progress bars or error logs from `load_dataset` while reading a small input file: a
+    failure is reported once, as a `DataError` naming the file."""
+    import datasets
+    from datasets.utils import logging as ds_logging
+
+    verbosity, bars_off = ds_logging.get_verbosity(), datasets.are_progress_bars_disabled()
+    ds_logging.set_verbosity(ds_logging.CRITICAL + 1)
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        ds_logging.set_verbosity(verbosity)
+        if not bars_off:
+            datasets.enable_progress_bars()
+
+
 def _read_table(path: Path, text_column: str) -> list[str]:
     """The `text_column` of a CSV/TSV/JSON-lines file, read by `datasets.load_dataset` with the
     rules of hf_spam.data's files (empty cells are empty texts, not NaN)."""
@@ -328,9 +366,12 @@ def _read_table(path: Path, text_column: str) -> list[str]:
     kwargs: dict[str, Any] = {}
     if builder == "csv":
         kwargs = {"sep": "\t" if suffix == ".tsv" else ",", "keep_default_na": False}
-    with open(path, "rb") as handle:  # load_dataset's own errors would not name the line
-        list(_lines(handle, str(path)))
-    with tempfile.TemporaryDirectory(prefix="hf_spam-predict-") as cache:
+    # pyarrow's errors count rows from 0 and pandas' name no file: check the lines first.
+    with open(path, "rb") as handle:
+        for number, line in enumerate(_lines(handle, str(path)), start=1):
+            if suffix == ".jsonl" and line.strip():
+                _check_json_line(line, path, number)
+    with tempfile.TemporaryDirectory(prefix="hf_spam-predict-") as cache, _quiet_datasets():
         try:
             loaded = datasets.load_dataset(
                 builder,
@@ -340,10 +381,7 @@ def _read_table(path: Path, text_column: str) -> list[str]:
                 **kwargs,
             )["input"]
         except Exception as err:  # noqa: BLE001 - pyarrow/pandas errors without the file name
-            cause = err.__cause__ or err
-            reason = (
-                str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
-            )
+            reason = _reason(err.__cause__ or err, line=-1)
             raise DataError(f"{path}: cannot be read as {builder.upper()} ({reason})") from None
     if text_column not in loaded.column_names:
         found = ", ".join(repr(name) for name in loaded.column_names) or "no columns"

@@ -9,12 +9,18 @@ dataclass's `__post_init__` (e.g. `TrainingArguments`' own checks) is a usage er
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from transformers import HfArgumentParser
 
 from ..errors import HfSpamError, UsageError
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    """A multi-line message (TrainingArguments writes some) on one line, cut at `limit`."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ArgumentParser(HfArgumentParser):
@@ -35,7 +41,7 @@ class ArgumentParser(HfArgumentParser):
         except HfSpamError:
             raise
         except (ValueError, TypeError) as err:  # raised by a dataclass's __post_init__
-            raise UsageError(str(err).strip().splitlines()[0]) from err
+            raise UsageError(_one_line(str(err))) from err
         if remaining:
             raise UsageError(self._unknown(remaining))
         return tuple(parsed)
@@ -53,9 +59,3 @@ class ArgumentParser(HfArgumentParser):
 def parser_for(command: str, dataclass_types: Iterable[type], description: str) -> ArgumentParser:
     """The parser of `hf-spam <command>`, its --help headed by the command's description."""
     return ArgumentParser(list(dataclass_types), prog=f"hf-spam {command}", description=description)
-
-
-def check(condition: bool, message: str | Callable[[], str]) -> None:
-    """Raise `UsageError(message)` unless `condition`: argument checks before any work."""
-    if not condition:
-        raise UsageError(message() if callable(message) else message)
