@@ -38,6 +38,7 @@ __all__ = [
     "check_classifier_folder",
     "check_device",
     "check_model_folder",
+    "check_model_source",
     "classify",
     "format_predictions",
     "label_names",
@@ -186,6 +187,18 @@ def check_classifier_folder(folder: str | os.PathLike, *, trust_remote_code: boo
     return folder
 
 
+def check_model_source(model: str | os.PathLike, *, trust_remote_code: bool = False) -> str:
+    """A checked local model folder, or `model` as a Hub repo id; a path that does not exist
+    (absolute, `./...`, `~/...`, or nested deeper than USER/NAME) is an error, not a repo id."""
+    name = str(model)
+    local = Path(name).expanduser()
+    if local.exists():
+        return str(check_classifier_folder(local, trust_remote_code=trust_remote_code))
+    if local.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
+        raise ModelLoadError(f"{local}: no such model folder")
+    return name
+
+
 def load_classifier(
     model: str | os.PathLike,
     *,
@@ -201,12 +214,8 @@ def load_classifier(
     """
     check_batch_size(batch_size)
     check_device(device)
-    name = str(model)
-    local = Path(name).expanduser()
-    if local.exists():
-        name = str(check_classifier_folder(local, trust_remote_code=trust_remote_code))
-    elif local.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
-        raise ModelLoadError(f"{local}: no such model folder")
+    name = check_model_source(model, trust_remote_code=trust_remote_code)
+    local = Path(name)
     try:
         return pipeline(
             "text-classification",
@@ -442,7 +451,10 @@ def write_predictions(
         raise ValueError(
             f"{path}: unknown output format; use one of {', '.join(PREDICTION_FORMATS)}"
         )
-    return write_text(path, text)
+    try:
+        return write_text(path, text)
+    except OSError as err:  # a full disk or a file-size limit: name the file the user asked for
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
 
 
 def one_line(text: str, width: int = 70) -> str:

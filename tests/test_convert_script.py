@@ -35,9 +35,7 @@ def test_convert_classifier_with_labels(tiny_checkpoints, tmp_path):
     assert GPTForSequenceClassification.from_pretrained(out).out_head.out_features == 3
 
 
-def test_refuses_non_empty_output_and_leaves_nothing_on_failure(
-    tiny_checkpoint, tmp_path, capsys
-):
+def test_refuses_non_empty_output_and_leaves_nothing_on_failure(tiny_checkpoint, tmp_path, capsys):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "keep.txt").write_text("mine")
@@ -48,6 +46,8 @@ def test_refuses_non_empty_output_and_leaves_nothing_on_failure(
     target = tmp_path / "never"
     missing = tmp_path / "missing.safetensors"
     assert convert(["--source", str(missing), "--output_dir", str(target)]) == 1
-    assert capsys.readouterr().err == f"error: GPT-2 checkpoint not found: {missing} does not exist\n"
+    assert (
+        capsys.readouterr().err == f"error: GPT-2 checkpoint not found: {missing} does not exist\n"
+    )
     assert not target.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".never")]
