@@ -1,10 +1,8 @@
 """Use a trained classifier: load it by folder or Hub id, classify texts, read and write them.
 
-Everything goes through transformers' `pipeline("text-classification")`, so a folder written by
-`hf_spam.training.train` behaves here exactly as it does for anyone who downloads it. What this
-module adds is what a command-line tool needs around the pipeline: errors that say which file is
-missing or that a repo id is unreachable, every class's score in one record, a progress bar on
-long inputs, and the small file formats scripts/predict.py reads and writes.
+Everything goes through transformers' `pipeline("text-classification")`, so a saved folder behaves
+here as it does for anyone who downloads it. Around it: checks that name the file at fault before
+anything loads, every class's score per text, a progress bar, and `hf-spam predict`'s files.
 """
 
 from __future__ import annotations
@@ -25,22 +23,18 @@ from transformers import Pipeline, pipeline
 from .constants import SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME
 from .errors import DataError, ModelLoadError, UsageError
 from .files import check_model_folder, read_config, read_json, write_text
-from .reporting import format_table
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "InferenceArguments",
-    "ModelLoadError",
     "PREDICTION_FORMATS",
     "Prediction",
     "available_devices",
     "check_batch_size",
     "check_classifier_folder",
     "check_device",
-    "check_model_folder",
     "check_model_source",
     "classify",
-    "format_predictions",
     "label_names",
     "load_classifier",
     "one_line",
@@ -117,14 +111,10 @@ def check_device(device: int | str | None) -> int | str | None:
         parsed = torch.device(f"cuda:{device}" if isinstance(device, int) else device)
     except (RuntimeError, TypeError):
         parsed = None
-    exists = parsed is not None and (
-        parsed.type == "cpu"
-        or (parsed.type == "cuda" and (parsed.index or 0) < torch.cuda.device_count())
-        or (parsed.type == "mps" and f"{parsed.type}" in available_devices())
-    )
-    if not exists:
+    available = available_devices()  # "cuda" means "cuda:0", as in torch
+    if parsed is None or not any(str(parsed) in (name, name.split(":")[0]) for name in available):
         raise UsageError(
-            f"--device {device!r} is not available here; devices: {', '.join(available_devices())}"
+            f"--device {device!r} is not available here; devices: {', '.join(available)}"
         )
     return device
 
@@ -461,10 +451,3 @@ def one_line(text: str, width: int = 70) -> str:
     """`text` on one line (newlines and tabs would break a table), cut to `width` characters."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def format_predictions(predictions: Sequence[Prediction], *, width: int = 70) -> str:
-    """A plain-text table: label, score, text (shortened to `width` characters)."""
-    return format_table(
-        [{"label": p.label, "score": p.score, "text": one_line(p.text, width)} for p in predictions]
-    )

@@ -20,12 +20,14 @@ from ..errors import OutputExistsError, UsageError
 from ..inference import (
     PREDICTION_FORMATS,
     InferenceArguments,
+    Prediction,
     classify,
-    format_predictions,
     load_classifier,
+    one_line,
     read_texts,
     write_predictions,
 )
+from ..reporting import format_table
 from .arguments import ArgumentParser, parser_for
 
 
@@ -87,6 +89,13 @@ def _gather_texts(args: PredictArguments, texts: list[str]) -> list[str]:
 
         raise DataError(f"no texts in {args.input or 'stdin'}")
     return texts
+
+
+def format_predictions(predictions: list[Prediction], *, width: int = 70) -> str:
+    """A plain-text table: label, score, text (shortened to `width` characters)."""
+    return format_table(
+        [{"label": p.label, "score": p.score, "text": one_line(p.text, width)} for p in predictions]
+    )
 
 
 def run(argv: list[str]) -> int:
