@@ -440,6 +440,8 @@ def test_help_lists_every_command(capsys):
     for command in ("train", "prepare-data", "evaluate", "predict", "push", "convert"):
         assert f"  {command} " in text
     assert main([]) == USAGE  # no command: the same list, as an error
+    assert main(["convert", "--help"]) == 0  # argparse's exit, returned as a status
+    assert capsys.readouterr().out.startswith("usage: hf-spam convert ")
 
 
 # --------------------------------------------------------------------------------------------

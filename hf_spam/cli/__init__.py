@@ -133,8 +133,11 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
         module = importlib.import_module(COMMANDS[command][0])
         return module.run(rest)
-    except SystemExit:  # --help, and sys.exit inside a command
-        raise
+    except SystemExit as exit:  # --help, or sys.exit inside a command: its status, returned
+        if exit.code is None or isinstance(exit.code, int):
+            return exit.code or 0
+        print(f"error: {_first_line(str(exit.code))}", file=sys.stderr)
+        return FAILURE_EXIT
     except BaseException as err:
         if debug:
             raise
