@@ -21,11 +21,13 @@ import datasets
 import evaluate
 from transformers import Pipeline
 
-from .data import DataArguments, DataError, load_raw_dataset, load_splits
+from .data import DataArguments, load_raw_dataset, load_splits
+from .errors import DataError
 from .files import write_json, write_text
 from .inference import (
     DEFAULT_BATCH_SIZE,
     Prediction,
+    check_model_source,
     label_names,
     load_classifier,
     one_line,
@@ -255,7 +257,10 @@ def evaluate_models(
     trust_remote_code: bool = False,
 ) -> EvaluationReport:
     """Evaluate each model (folder or Hub id) on the same data; the first model's labels fix
-    the label set. Every model loads before the data does, so a bad name fails fast."""
+    the label set. Every model is checked, then loads, before the data does: a bad name fails
+    fast."""
+    for model in models:
+        check_model_source(model, trust_remote_code=trust_remote_code)
     classifiers = [
         load_classifier(
             model, device=device, batch_size=batch_size, trust_remote_code=trust_remote_code

@@ -1,10 +1,8 @@
 """Use a trained classifier: load it by folder or Hub id, classify texts, read and write them.
 
-Everything goes through transformers' `pipeline("text-classification")`, so a folder written by
-`hf_spam.training.train` behaves here exactly as it does for anyone who downloads it. What this
-module adds is what a command-line tool needs around the pipeline: errors that say which file is
-missing or that a repo id is unreachable, every class's score in one record, a progress bar on
-long inputs, and the small file formats scripts/predict.py reads and writes.
+Everything goes through transformers' `pipeline("text-classification")`, so a saved folder behaves
+here as it does for anyone who downloads it. Around it: checks that name the file at fault before
+anything loads, every class's score per text, a progress bar, and `hf-spam predict`'s files.
 """
 
 from __future__ import annotations
@@ -14,25 +12,29 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from transformers import Pipeline, pipeline
 
-from .errors import DataError, ModelLoadError
-from .files import check_model_folder, write_text
-from .reporting import format_table
+from .constants import SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME
+from .errors import DataError, ModelLoadError, UsageError
+from .files import check_model_folder, read_config, read_json, write_text
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "InferenceArguments",
-    "ModelLoadError",
+    "PREDICTION_FORMATS",
     "Prediction",
-    "check_model_folder",
+    "available_devices",
+    "check_batch_size",
+    "check_classifier_folder",
+    "check_device",
+    "check_model_source",
     "classify",
-    "format_predictions",
     "label_names",
     "load_classifier",
     "one_line",
@@ -45,12 +47,17 @@ DEFAULT_BATCH_SIZE = 16
 #: Inputs longer than this many texts get a progress bar.
 PROGRESS_THRESHOLD = 64
 PREDICTION_FORMATS = (".jsonl", ".csv")
+#: The classification head's weight in a saved GPTForSequenceClassification: (num_labels, emb_dim).
+HEAD_WEIGHT = "out_head.weight"
+#: --input suffixes read with `datasets.load_dataset` (the rules of hf_spam.data's files).
+TABLE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json"}
 
 
 @dataclass
 class InferenceArguments:
     """How a classifier runs (parsed by `HfArgumentParser`); the keyword arguments of
-    `load_classifier`, shared by scripts/predict.py and scripts/evaluate.py."""
+    `load_classifier`, shared by `hf-spam predict` and `hf-spam evaluate`. Checked when parsed,
+    so a bad value stops the command before any model loads."""
 
     batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata={"help": "Texts per batch."})
     device: str | None = field(
@@ -67,6 +74,120 @@ class InferenceArguments:
         },
     )
 
+    def __post_init__(self) -> None:
+        check_batch_size(self.batch_size)
+        check_device(self.device)
+
+
+def _reason(err: BaseException, line: int = 0) -> str:
+    """One line of an exception's message (libraries' messages run over several lines)."""
+    lines = [text for text in str(err).strip().splitlines() if text.strip()]
+    return lines[line].strip() if lines else type(err).__name__
+
+
+def check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise UsageError(f"--batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
+
+
+def available_devices() -> list[str]:
+    """The devices torch can use here, as `--device` spells them."""
+    import torch
+
+    devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def check_device(device: int | str | None) -> int | str | None:
+    """`device` if torch has it here, else a `UsageError` naming --device and what exists."""
+    import torch
+
+    if device is None:
+        return device
+    try:
+        parsed = torch.device(f"cuda:{device}" if isinstance(device, int) else device)
+    except (RuntimeError, TypeError):
+        parsed = None
+    available = available_devices()  # "cuda" means "cuda:0", as in torch
+    if parsed is None or not any(str(parsed) in (name, name.split(":")[0]) for name in available):
+        raise UsageError(
+            f"--device {device!r} is not available here; devices: {', '.join(available)}"
+        )
+    return device
+
+
+def _safetensors_shapes(folder: Path) -> dict[str, list[int]]:
+    """Tensor shapes from the weights' headers (no tensor is read), naming an unreadable file."""
+    from safetensors import safe_open
+
+    index = folder / SAFETENSORS_INDEX_NAME
+    if index.is_file():
+        weight_map = read_json(index, "safetensors index").get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise ModelLoadError(f"{index}: no 'weight_map' object; not a safetensors index")
+        files = sorted({folder / name for name in weight_map.values()})
+    else:
+        files = [folder / SAFETENSORS_NAME]
+    shapes: dict[str, list[int]] = {}
+    for file in files:
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                shapes.update({key: handle.get_slice(key).get_shape() for key in handle.keys()})  # noqa: SIM118
+        except Exception as err:  # noqa: BLE001 - SafetensorError, OSError: the file is unusable
+            reason = _reason(err)
+            raise ModelLoadError(
+                f"{file}: not a readable safetensors file ({reason}); re-save or re-download it"
+            ) from None
+    return shapes
+
+
+def check_classifier_folder(folder: str | os.PathLike, *, trust_remote_code: bool = False) -> Path:
+    """Check a saved classifier before it loads: files present, `config.json` and the tokenizer
+    valid JSON, a model type transformers knows, weights readable, labels matching the head.
+
+    transformers would raise a bare JSONDecodeError or re-initialise a head whose size does not
+    match `id2label` with only a warning; here each is one line naming the file.
+    """
+    from transformers import CONFIG_MAPPING  # hf_spam_gpt is in it: hf_spam registered it
+
+    folder = check_model_folder(folder)
+    config = read_config(folder)
+    model_type = config.get("model_type")
+    remote = trust_remote_code and "auto_map" in config
+    if model_type not in CONFIG_MAPPING and not remote:
+        raise ModelLoadError(
+            f"{folder / 'config.json'}: unknown model_type {model_type!r}; expected one "
+            "transformers knows (hf_spam_gpt for hf_spam models)"
+        )
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        if (folder / name).is_file():
+            read_json(folder / name, "tokenizer file")
+    head = _safetensors_shapes(folder).get(HEAD_WEIGHT)
+    id2label = config.get("id2label") or {}
+    num_labels = len(id2label) if id2label else config.get("num_labels")
+    if head is not None and num_labels is not None and head[0] != num_labels:
+        raise ModelLoadError(
+            f"{folder / 'config.json'}: {num_labels} labels ({', '.join(map(str, id2label.values()))})"
+            f" but the weights' {HEAD_WEIGHT} has {head[0]} rows (shape {tuple(head)}); the "
+            "config does not belong to these weights"
+        )
+    return folder
+
+
+def check_model_source(model: str | os.PathLike, *, trust_remote_code: bool = False) -> str:
+    """A checked local model folder, or `model` as a Hub repo id; a path that does not exist
+    (absolute, `./...`, `~/...`, or nested deeper than USER/NAME) is an error, not a repo id."""
+    name = str(model)
+    local = Path(name).expanduser()
+    if local.exists():
+        return str(check_classifier_folder(local, trust_remote_code=trust_remote_code))
+    if local.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
+        raise ModelLoadError(f"{local}: no such model folder")
+    return name
+
 
 def load_classifier(
     model: str | os.PathLike,
@@ -77,14 +198,14 @@ def load_classifier(
 ) -> Pipeline:
     """`pipeline("text-classification")` for a model folder or Hub repo id, with clear errors.
 
-    A local folder is checked file by file first; anything else is taken as a Hub repo id, and
-    a failure to fetch it says it is neither a local folder nor reachable on the Hub. `device`
-    defaults to the pipeline's choice (the first accelerator, else the CPU).
+    A local folder is checked first (`check_classifier_folder`); anything else is taken as a Hub
+    repo id, and a failure to fetch it says it is neither a local folder nor reachable on the
+    Hub. `device` defaults to the pipeline's choice (the first accelerator, else the CPU).
     """
-    name = str(model)
-    local = Path(name).expanduser()
-    if local.exists():
-        name = str(check_model_folder(local))
+    check_batch_size(batch_size)
+    check_device(device)
+    name = check_model_source(model, trust_remote_code=trust_remote_code)
+    local = Path(name)
     try:
         return pipeline(
             "text-classification",
@@ -93,13 +214,13 @@ def load_classifier(
             batch_size=batch_size,
             trust_remote_code=trust_remote_code,
         )
-    except OSError as err:
+    except (OSError, ValueError) as err:
+        reason = _reason(err)
         if local.exists():
-            raise ModelLoadError(f"{name}: cannot load the model ({err})") from err
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ModelLoadError(f"{name}: cannot load the model ({reason})") from err
         raise ModelLoadError(
             f"{name!r} is neither a local model folder nor a model reachable on the Hugging Face "
-            f"Hub ({reason})"
+            f"Hub (offline or unknown); pass a local path ({reason})"
         ) from err
 
 
@@ -144,6 +265,14 @@ def predictions_from_outputs(
     return predictions
 
 
+def _checked_texts(texts: Iterable[Any]) -> list[str]:
+    texts = list(texts)
+    for number, text in enumerate(texts, start=1):
+        if not isinstance(text, str):
+            raise DataError(f"text {number}: expected a string, got {type(text).__name__}")
+    return texts
+
+
 def classify(
     classifier: Pipeline,
     texts: Sequence[str],
@@ -153,20 +282,21 @@ def classify(
 ) -> list[Prediction]:
     """Classify `texts` in batches; texts longer than the model's context are truncated.
 
-    `progress=None` shows a progress bar when there are more than `PROGRESS_THRESHOLD` texts.
+    The texts stream through the pipeline as a generator, which it batches and answers one by
+    one, so the progress bar (shown when there are more than `PROGRESS_THRESHOLD` texts, or as
+    `progress` says) follows the real work.
     """
     from tqdm.auto import tqdm
 
-    texts = list(texts)
+    check_batch_size(batch_size)
+    texts = _checked_texts(texts)
     show = len(texts) > PROGRESS_THRESHOLD if progress is None else progress
-    outputs: list[Any] = []
-    with tqdm(total=len(texts), desc="Classifying", unit="text", disable=not show) as bar:
-        # Chunks of a few batches: the bar moves, and the pipeline still batches inside each.
-        step = 4 * batch_size
-        for start in range(0, len(texts), step):
-            chunk = texts[start : start + step]
-            outputs.extend(classifier(chunk, batch_size=batch_size, top_k=None, truncation=True))
-            bar.update(len(chunk))
+    stream = classifier(
+        (text for text in texts), batch_size=batch_size, top_k=None, truncation=True
+    )
+    outputs = list(
+        tqdm(stream, total=len(texts), desc="Classifying", unit="text", disable=not show)
+    )
     return predictions_from_outputs(texts, outputs, label_names(classifier.model.config))
 
 
@@ -175,36 +305,94 @@ def classify(
 # --------------------------------------------------------------------------------------------
 
 
-def _read_lines(handle: TextIO) -> list[str]:
-    """One text per line; blank lines (e.g. a trailing newline) are not texts."""
-    return [line.rstrip("\r\n") for line in handle if line.strip()]
-
-
-def _read_table(handle: TextIO, path: Path, text_column: str, delimiter: str) -> list[str]:
-    reader = csv.DictReader(handle, delimiter=delimiter)
-    if text_column not in (reader.fieldnames or []):
-        found = ", ".join(repr(name) for name in reader.fieldnames or []) or "no header"
-        raise DataError(f"{path}: no column {text_column!r} (found {found}); set --text_column")
-    return [row[text_column] or "" for row in reader]
-
-
-def _read_json_lines(handle: TextIO, path: Path, text_column: str) -> list[str]:
-    texts = []
-    for number, line in enumerate(handle, start=1):
-        if not line.strip():
-            continue
+def _lines(chunks: Iterable[str | bytes], where: str) -> Iterator[str]:
+    """Lines as text, each checked to be UTF-8, so a binary file fails naming the line."""
+    for number, chunk in enumerate(chunks, start=1):
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}, line {number}: not a JSON object ({err})") from None
-        if not isinstance(record, dict) or text_column not in record:
-            found = ", ".join(map(repr, record)) if isinstance(record, dict) else "not an object"
+            line = chunk.decode("utf-8") if isinstance(chunk, bytes) else chunk
+            line.encode("utf-8")  # text decoded with surrogateescape still holds raw bytes
+        except UnicodeError:
+            raise DataError(f"{where}, line {number}: not UTF-8 text (binary input?)") from None
+        yield line
+
+
+def _read_lines(handle: TextIO | io.BufferedIOBase, where: str) -> list[str]:
+    """One text per line; blank lines (e.g. a trailing newline) are not texts. No parser is
+    needed for this, and standard input cannot be handed to `load_dataset`."""
+    source = getattr(handle, "buffer", handle)  # bytes where there are, to name a bad line
+    lines = _lines(source, where)
+    return [line.rstrip("\r\n") for line in lines if line.strip()]
+
+
+def _check_json_line(line: str, path: Path, number: int) -> None:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}, line {number}: not valid JSON ({err.msg})") from None
+    if not isinstance(record, dict):
+        raise DataError(
+            f"{path}, line {number}: expected a JSON object, got {type(record).__name__}"
+        )
+
+
+@contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """No progress bars or error logs from `load_dataset` while reading a small input file: a
+    failure is reported once, as a `DataError` naming the file."""
+    import datasets
+    from datasets.utils import logging as ds_logging
+
+    verbosity, bars_off = ds_logging.get_verbosity(), datasets.are_progress_bars_disabled()
+    ds_logging.set_verbosity(ds_logging.CRITICAL + 1)
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        ds_logging.set_verbosity(verbosity)
+        if not bars_off:
+            datasets.enable_progress_bars()
+
+
+def _read_table(path: Path, text_column: str) -> list[str]:
+    """The `text_column` of a CSV/TSV/JSON-lines file, read by `datasets.load_dataset` with the
+    rules of hf_spam.data's files (empty cells are empty texts, not NaN)."""
+    import tempfile
+
+    import datasets
+
+    suffix = path.suffix.lower()
+    builder = TABLE_BUILDERS[suffix]
+    kwargs: dict[str, Any] = {}
+    if builder == "csv":
+        kwargs = {"sep": "\t" if suffix == ".tsv" else ",", "keep_default_na": False}
+    # pyarrow's errors count rows from 0 and pandas' name no file: check the lines first.
+    with open(path, "rb") as handle:
+        for number, line in enumerate(_lines(handle, str(path)), start=1):
+            if suffix == ".jsonl" and line.strip():
+                _check_json_line(line, path, number)
+    with tempfile.TemporaryDirectory(prefix="hf_spam-predict-") as cache, _quiet_datasets():
+        try:
+            loaded = datasets.load_dataset(
+                builder,
+                data_files={"input": str(path)},
+                cache_dir=cache,
+                keep_in_memory=True,
+                **kwargs,
+            )["input"]
+        except Exception as err:  # noqa: BLE001 - pyarrow/pandas errors without the file name
+            reason = _reason(err.__cause__ or err, line=-1)
+            raise DataError(f"{path}: cannot be read as {builder.upper()} ({reason})") from None
+    if text_column not in loaded.column_names:
+        found = ", ".join(repr(name) for name in loaded.column_names) or "no columns"
+        raise DataError(f"{path}: no column {text_column!r} (found {found}); set --text_column")
+    texts = loaded[text_column]
+    for number, text in enumerate(texts, start=1):
+        if text is not None and not isinstance(text, str):
             raise DataError(
-                f"{path}, line {number}: no field {text_column!r} (found {found}); "
-                "set --text_column"
+                f"{path}, row {number}: column {text_column!r} holds {type(text).__name__}, "
+                "not text"
             )
-        texts.append(str(record[text_column] or ""))
-    return texts
+    return [text or "" for text in texts]
 
 
 def read_texts(
@@ -213,20 +401,14 @@ def read_texts(
     """Texts from a file: CSV/TSV (column `text_column`), JSON lines (field `text_column`), or
     any other file (and `-`, standard input) as one text per line."""
     if str(path) == "-":
-        return _read_lines(stdin or sys.stdin)
+        return _read_lines(stdin or sys.stdin, "stdin")
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            if suffix in (".csv", ".tsv"):
-                return _read_table(handle, path, text_column, "\t" if suffix == ".tsv" else ",")
-            if suffix in (".jsonl", ".json"):
-                return _read_json_lines(handle, path, text_column)
-            return _read_lines(handle)
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not valid UTF-8 ({err})") from None
+    if path.suffix.lower() in TABLE_BUILDERS:
+        return _read_table(path, text_column)
+    with open(path, "rb") as handle:
+        return _read_lines(handle, str(path))
 
 
 def write_predictions(
@@ -259,17 +441,13 @@ def write_predictions(
         raise ValueError(
             f"{path}: unknown output format; use one of {', '.join(PREDICTION_FORMATS)}"
         )
-    return write_text(path, text)
+    try:
+        return write_text(path, text)
+    except OSError as err:  # a full disk or a file-size limit: name the file the user asked for
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
 
 
 def one_line(text: str, width: int = 70) -> str:
     """`text` on one line (newlines and tabs would break a table), cut to `width` characters."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def format_predictions(predictions: Sequence[Prediction], *, width: int = 70) -> str:
-    """A plain-text table: label, score, text (shortened to `width` characters)."""
-    return format_table(
-        [{"label": p.label, "score": p.score, "text": one_line(p.text, width)} for p in predictions]
-    )

@@ -12,7 +12,6 @@ Only safetensors are read; pickled checkpoints are refused.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -24,7 +23,8 @@ from safetensors import SafetensorError, safe_open
 
 from .configuration import GPT2_PRESETS, GPTConfig
 from .constants import CONFIG_NAME, SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME
-from .errors import CheckpointError
+from .errors import CheckpointError, ModelLoadError
+from .files import read_json
 from .modeling import GPTPreTrainedModel
 
 # Buffers of transformers' GPT-2 attention (the causal mask), not weights.
@@ -62,7 +62,9 @@ def _files_in_folder(folder: Path) -> tuple[list[Path], Path | None]:
     config_path = config if config.is_file() else None
     index = folder / SAFETENSORS_INDEX_NAME
     if index.is_file():
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        weight_map = read_json(index, "safetensors index").get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise CheckpointError(f"{index}: no 'weight_map' object; not a safetensors index")
         return [folder / name for name in sorted(set(weight_map.values()))], config_path
     if (folder / SAFETENSORS_NAME).is_file():
         return [folder / SAFETENSORS_NAME], config_path
@@ -84,12 +86,15 @@ def _files_from_hub(repo_id: str) -> tuple[list[Path], Path | None]:
             + [CONFIG_NAME],
         )
     except LocalEntryNotFoundError as err:
-        raise OSError(
+        raise ModelLoadError(
             f"{repo_id!r} is not a local path and the Hugging Face Hub cannot be reached "
-            "(offline, and not in the local cache)"
+            "(offline, and not in the local cache); pass a local path"
         ) from err
     except (HfHubHTTPError, ValueError) as err:
-        raise OSError(f"{repo_id!r} is neither a local path nor a Hub repo: {err}") from err
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(
+            f"{repo_id!r} is neither a local path nor a Hub repo ({reason})"
+        ) from err
     return _files_in_folder(Path(folder))
 
 
@@ -122,7 +127,9 @@ def config_from_checkpoint(
     """Sizes from the checkpoint's `config.json`, else from tensor shapes; then `overrides`."""
     fields: dict[str, Any] = {}
     if config_file is not None:
-        raw = json.loads(config_file.read_text(encoding="utf-8"))
+        raw = read_json(config_file, "checkpoint configuration")
+        if not isinstance(raw, dict):
+            raise CheckpointError(f"{config_file}: expected a JSON object")
         fields = {ours: raw[theirs] for theirs, ours in GPT2_CONFIG_FIELDS.items() if theirs in raw}
     if "wte.weight" in state_dict and "wpe.weight" in state_dict:
         fields.setdefault("vocab_size", state_dict["wte.weight"].shape[0])

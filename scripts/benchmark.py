@@ -6,7 +6,15 @@
 See `hf_spam/benchmark.py` for what each row measures.
 """
 
-from hf_spam.benchmark import main
+import sys
+
+from hf_spam.cli import main as hf_spam_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`hf-spam benchmark ...`; `argv` defaults to this script's arguments."""
+    return hf_spam_main(["benchmark", *(sys.argv[1:] if argv is None else argv)])
+
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

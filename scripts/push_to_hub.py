@@ -9,68 +9,14 @@ builds the exact folder that would be uploaded (in --output_dir, or a temporary 
 kept) and lists it. The token comes from --token, HF_TOKEN or `hf auth login`.
 """
 
-from __future__ import annotations
-
 import sys
-from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser
-
-from hf_spam.inference import ModelLoadError
-from hf_spam.sharing import DEFAULT_COMMIT_MESSAGE, HubError, format_push_result, push_model_folder
-
-
-@dataclass
-class PushArguments:
-    model: str = field(metadata={"help": "Model folder written by scripts/train.py."})
-    repo_id: str = field(metadata={"help": "Hub repo to create or update: USER/NAME or ORG/NAME."})
-    private: bool = field(
-        default=False,
-        metadata={"help": "Create the repo private (an existing repo keeps its visibility)."},
-    )
-    dry_run: bool = field(
-        default=False,
-        metadata={"help": "Build and list the upload folder; upload nothing (no token needed)."},
-    )
-    token: str | None = field(
-        default=None,
-        metadata={
-            "help": "Hub token with write access (default: HF_TOKEN, else the stored login)."
-        },
-    )
-    output_dir: str | None = field(
-        default=None,
-        metadata={
-            "help": "Build the upload folder here and keep it (default: a temporary folder, kept "
-            "only with --dry_run)."
-        },
-    )
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Replace a non-empty --output_dir."}
-    )
-    commit_message: str = field(
-        default=DEFAULT_COMMIT_MESSAGE, metadata={"help": "Message of the Hub commit."}
-    )
+from hf_spam.cli import main as hf_spam_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    (args,) = HfArgumentParser(PushArguments).parse_args_into_dataclasses(args=argv)
-    try:
-        result = push_model_folder(
-            args.model,
-            args.repo_id,
-            private=args.private,
-            token=args.token,
-            dry_run=args.dry_run,
-            commit_message=args.commit_message,
-            upload_dir=args.output_dir,
-            overwrite=args.overwrite_output_dir,
-        )
-    except (HubError, ModelLoadError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(format_push_result(result))
-    return 0
+    """`hf-spam push ...`; `argv` defaults to this script's arguments."""
+    return hf_spam_main(["push", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""scripts/evaluate.py and hf_spam.evaluation: the three reports, numbers that agree with
+"""hf-spam evaluate (scripts/evaluate_model.py) and hf_spam.evaluation: the three reports, numbers that agree with
 scikit-learn on the same predictions, the SMS test split, --errors, --compare and bad input."""
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, load_script, write_spam_fixture
+from conftest import ROOT, write_spam_fixture
 from helpers import random_model, trained_model
 from sklearn import metrics as skm
 
-from hf_spam.evaluation import EVAL_SPLITS
+from hf_spam.cli import main
 from hf_spam.inference import classify, load_classifier
 
-evaluate_script = load_script("evaluate")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -43,7 +42,7 @@ def noisy_csv(spam_csv, tmp_path_factory) -> Path:
 
 
 def _run(*argv: str) -> int:
-    return evaluate_script.main([str(arg) for arg in argv])
+    return main(["evaluate", *(str(arg) for arg in argv)])
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -186,23 +185,24 @@ def test_bad_input_says_what_is_missing(model_dir, spam_csv, tmp_path, capsys):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "keep.txt").write_text("mine")
-    assert _run("--model", model_dir, *data, "--output_dir", busy) == 1
+    assert _run("--model", model_dir, *data, "--output_dir", busy) == 2  # before any work
     assert "not empty" in capsys.readouterr().err
     assert [p.name for p in busy.iterdir()] == ["keep.txt"]
 
 
-def test_script_name_does_not_shadow_the_evaluate_library():
-    """Python puts scripts/ first on sys.path for every script there: `import evaluate` must
-    still give the library, to its siblings (train.py) and to scripts/evaluate.py itself."""
+def test_script_does_not_shadow_the_evaluate_library():
+    """Python puts scripts/ first on sys.path for every script there, so no script may be named
+    evaluate.py: `import evaluate` must give the library to every script, with no path trick."""
     scripts = ROOT / "scripts"
+    assert not (scripts / "evaluate.py").exists()
     code = textwrap.dedent(
         f"""
         import runpy, sys
         sys.path.insert(0, {str(scripts)!r})  # as for `python scripts/train.py`
         import evaluate
         print(evaluate.evaluator.__module__)
-        sys.argv = ["evaluate.py", "--help"]
-        runpy.run_path({str(scripts / "evaluate.py")!r}, run_name="__main__")
+        sys.argv = ["evaluate_model.py", "--help"]
+        runpy.run_path({str(scripts / "evaluate_model.py")!r}, run_name="__main__")
         """
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -210,4 +210,3 @@ def test_script_name_does_not_shadow_the_evaluate_library():
     assert result.stdout.startswith("evaluate.")  # the library's function
     for flag in ("--model", "--compare", "--errors", "--eval_split", "--dataset", "--text_column"):
         assert flag in result.stdout
-    assert evaluate_script.SPLITS == EVAL_SPLITS

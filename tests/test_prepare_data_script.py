@@ -1,25 +1,19 @@
-"""End-to-end tests of scripts/prepare_data.py (run in-process through its `main`)."""
+"""End-to-end tests of `hf-spam prepare-data` (scripts/prepare_data.py), run in-process."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import datasets
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "prepare_data.py"
+from hf_spam.cli import main
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("prepare_data_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    return SimpleNamespace(main=lambda argv: main(["prepare-data", *argv]))
 
 
 def test_prints_the_summary_and_saves(
@@ -53,7 +47,8 @@ def test_refuses_a_non_empty_target_before_any_work(
     (out / "keep.txt").write_text("mine")
     argv = ["--dataset", str(tmp_path / "missing.csv"), "--save_to_disk", str(out)]
     assert script.main(argv) == 1
-    assert "exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "exists and is not empty; pass --overwrite" in err and err.count("\n") == 1
     assert (out / "keep.txt").read_text() == "mine"
 
 

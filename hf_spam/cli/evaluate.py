@@ -1,0 +1,72 @@
+"""`hf-spam evaluate`: evaluate a trained classifier (folder or Hub repo) and write a report.
+
+    hf-spam evaluate --model runs/spam --output_dir runs/spam/eval   # SMS test split
+    hf-spam evaluate --model runs/spam --dataset ../shared/data/SMSSpamCollection \
+        --output_dir eval --errors 10 --compare runs/spam-lora
+    hf-spam evaluate --model alice/gpt2-sms-spam --dataset new_messages.csv \
+        --eval_split all --output_dir eval-new
+
+Runs `evaluate.evaluator("text-classification")` with the package's metric module and writes
+`eval_report.json`, `eval_report.md`, `confusion-matrix.png` and `predictions.jsonl` (one per
+model with --compare). `--eval_split train|validation|test` rebuilds that split of --dataset exactly as
+training does (same --balance, --split_fractions, --split_seed); `--eval_split all` takes every row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..data import DataArguments
+from ..errors import UsageError
+from ..evaluation import (
+    EVAL_SPLITS,
+    evaluate_models,
+    format_evaluation_summary,
+    write_evaluation_report,
+)
+from ..files import atomic_output_dir, check_output_dir
+from ..inference import InferenceArguments
+from .arguments import parser_for
+
+
+@dataclass
+class EvaluateArguments:
+    model: str = field(metadata={"help": "Model folder (from hf-spam train) or Hub repo id."})
+    output_dir: str = field(metadata={"help": "Folder for the reports (refused if not empty)."})
+    compare: str | None = field(
+        default=None,
+        metadata={
+            "help": "A second model (folder or Hub id) evaluated on the same data, side by side."
+        },
+    )
+    eval_split: str = field(  # not `split`: DataArguments.split (book|clean) parses beside it
+        default="test",
+        metadata={
+            "help": "Split of --dataset to evaluate, rebuilt as training does; 'all': every row as is.",
+            "choices": list(EVAL_SPLITS),
+        },
+    )
+    errors: int = field(
+        default=0, metadata={"help": "List the N most confident mistakes of each model."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Replace a non-empty --output_dir."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.errors < 0:
+            raise UsageError(f"--errors must be 0 or more, got {self.errors}")
+        check_output_dir(self.output_dir, self.overwrite_output_dir)
+
+
+def run(argv: list[str]) -> int:
+    dataclass_types = (EvaluateArguments, InferenceArguments, DataArguments)
+    parser = parser_for("evaluate", dataclass_types, __doc__.split("\n")[0])
+    args, inference_args, data_args = parser.parse(argv)
+    models = [args.model] + ([args.compare] if args.compare else [])
+    report = evaluate_models(models, data_args, split=args.eval_split, **asdict(inference_args))
+    with atomic_output_dir(args.output_dir, args.overwrite_output_dir) as tmp:
+        write_evaluation_report(report, tmp, errors=args.errors)
+    print(format_evaluation_summary(report, errors=args.errors))
+    print(f"\nReports in {args.output_dir}: eval_report.md, eval_report.json, confusion-matrix.png")
+    return 0

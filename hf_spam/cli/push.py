@@ -1,0 +1,66 @@
+"""`hf-spam push`: upload a trained model folder to the Hugging Face Hub, with a model card.
+
+    hf-spam push --model runs/spam --repo_id alice/gpt2-sms-spam --dry_run
+    hf-spam push --model runs/spam --repo_id alice/gpt2-sms-spam --private
+
+Uploads model.safetensors, config.json (with auto_map), the modeling code, the tokenizer, the
+plots and a README.md rendered from model_card.md for the repo; never checkpoints. --dry_run
+builds the exact folder that would be uploaded (in --output_dir, or a temporary folder that is
+kept) and lists it. The token comes from --token, HF_TOKEN or `hf auth login`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..sharing import DEFAULT_COMMIT_MESSAGE, format_push_result, push_model_folder
+from .arguments import parser_for
+
+
+@dataclass
+class PushArguments:
+    model: str = field(metadata={"help": "Model folder written by hf-spam train."})
+    repo_id: str = field(metadata={"help": "Hub repo to create or update: USER/NAME or ORG/NAME."})
+    private: bool = field(
+        default=False,
+        metadata={"help": "Create the repo private (an existing repo keeps its visibility)."},
+    )
+    dry_run: bool = field(
+        default=False,
+        metadata={"help": "Build and list the upload folder; upload nothing (no token needed)."},
+    )
+    token: str | None = field(
+        default=None,
+        metadata={
+            "help": "Hub token with write access (default: HF_TOKEN, else the stored login)."
+        },
+    )
+    output_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Build the upload folder here and keep it (default: a temporary folder, kept "
+            "only with --dry_run)."
+        },
+    )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Replace a non-empty --output_dir."}
+    )
+    commit_message: str = field(
+        default=DEFAULT_COMMIT_MESSAGE, metadata={"help": "Message of the Hub commit."}
+    )
+
+
+def run(argv: list[str]) -> int:
+    (args,) = parser_for("push", (PushArguments,), __doc__.split("\n")[0]).parse(argv)
+    result = push_model_folder(
+        args.model,
+        args.repo_id,
+        private=args.private,
+        token=args.token,
+        dry_run=args.dry_run,
+        commit_message=args.commit_message,
+        upload_dir=args.output_dir,
+        overwrite=args.overwrite_output_dir,
+    )
+    print(format_push_result(result))
+    return 0
