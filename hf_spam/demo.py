@@ -66,7 +66,7 @@ FIXED_EXAMPLES = (
 EXPLANATION_NOTE = (
     "Each token is coloured by **gradient × input** of the {target} log-odds "
     "(log p({target}) − log p(other classes)) read at the last token: red pushes towards "
-    "{target}, blue away from it; the strongest token is full colour."
+    "{target}, purple away from it; the strongest token is full colour."
 )
 
 
@@ -366,11 +366,12 @@ def build_app(
                         label="Prediction", num_top_classes=len(labels), elem_id="label"
                     )
                     why = gr.HighlightedText(
-                        label=f"Why: tokens towards {target} (red) or away (blue)",
+                        label=f"Why: tokens towards {target} (red) or away (purple)",
                         elem_id="why",
                         show_legend=True,
                     )
-                    note = gr.Markdown(EXPLANATION_NOTE.format(target=target), elem_id="note")
+                    note = gr.Markdown(elem_id="note")
+                    gr.Markdown(EXPLANATION_NOTE.format(target=target))
             with gr.Row():
                 gr.Markdown(summary.markdown(), elem_id="metrics")
                 if summary.confusion_matrix is not None:
