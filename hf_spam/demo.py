@@ -309,9 +309,14 @@ def classify_file(
 
 
 def _read_table(path: Path) -> tuple[list[str], list[list[str]]]:
-    """The downloadable CSV as header and rows: the table shows exactly what is downloaded."""
+    """The downloadable CSV as header and rows (scores to 4 decimals): the table shows what is
+    downloaded."""
     with open(path, encoding="utf-8", newline="") as handle:
         header, *rows = list(csv.reader(handle))
+    scores = [i for i, name in enumerate(header) if name.startswith("score")]
+    for row in rows:
+        for i in scores:
+            row[i] = f"{float(row[i]):.4f}"
     return header, rows
 
 
