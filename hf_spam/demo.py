@@ -112,7 +112,8 @@ class Explanation:
     """Per-token attributions for one text; `segments` cover the whole text, in order."""
 
     target: str  # the class whose log-odds is explained
-    log_odds: float  # log p(target) - log sum_{other} p(other), from the same forward pass
+    log_odds: float  # log p(target) - log sum_{other} p(other)
+    scores: dict[str, float]  # every class's probability, from the same forward pass
     #: (text piece, attribution scaled to [-1, 1]); None for text the model did not read
     segments: list[tuple[str, float | None]]
     attributions: list[float]  # raw gradient x input, one per token
@@ -187,9 +188,11 @@ def explain(classifier: Pipeline, text: str) -> Explanation:
     finally:
         hook.remove()
     attributions = (gradient * embedded[0]).sum(-1)[0].detach().float().tolist()
+    probabilities = torch.softmax(logits.detach(), dim=-1).tolist()
     return Explanation(
         target=target,
         log_odds=log_odds.item(),
+        scores=dict(zip(labels, probabilities, strict=True)),
         segments=_segments(text, offsets, attributions),
         attributions=attributions,
         seconds=time.perf_counter() - start,
@@ -338,13 +341,12 @@ def build_app(
     def predict(text: str) -> tuple[dict[str, float], list[tuple[str, float | None]], str]:
         if not (text or "").strip():
             raise gr.Error("Type a message to classify.")
-        (prediction,) = classify(classifier, [text], progress=False)
-        explanation = explain(classifier, text)
+        explanation = explain(classifier, text)  # its forward pass gives the probabilities too
         note = (
             f"{target} log-odds {explanation.log_odds:+.2f} over {len(explanation.attributions)} "
             f"tokens; explained in {explanation.seconds * 1000:.0f} ms."
         )
-        return prediction.scores, explanation.segments, note
+        return explanation.scores, explanation.segments, note
 
     def predict_file(path: str | None, text_column: str) -> tuple[Any, str | None]:
         if not path:
