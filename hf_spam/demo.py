@@ -83,11 +83,13 @@ class DemoArguments:
     model: str = field(metadata={"help": "Model folder (from `hf-spam train`) or Hub repo id."})
     host: str = field(
         default_factory=lambda: _env_default("GRADIO_SERVER_NAME", DEFAULT_HOST),
-        metadata={"help": "Address to listen on (0.0.0.0: every interface; default 127.0.0.1)."},
+        metadata={
+            "help": "Address to listen on (0.0.0.0: every interface); GRADIO_SERVER_NAME sets the default."
+        },
     )
     port: int = field(
         default_factory=lambda: _env_default("GRADIO_SERVER_PORT", DEFAULT_PORT),
-        metadata={"help": "Port to listen on (default 7860, or GRADIO_SERVER_PORT)."},
+        metadata={"help": "Port to listen on; GRADIO_SERVER_PORT sets the default."},
     )
     share: bool = field(
         default=False, metadata={"help": "Also open a public *.gradio.live link (needs internet)."}
@@ -96,10 +98,12 @@ class DemoArguments:
         default=None,
         metadata={
             "help": f"JSON list of texts or {{text, label}} objects to offer as examples "
-            f"(default: the model folder's {EXAMPLES_FILE}, else fixed SMS-style texts)."
+            f"(default: the model folder's {EXAMPLES_FILE}, else a few fixed SMS-style texts)."
         },
     )
-    title: str | None = field(default=None, metadata={"help": "Page title (default: the model)."})
+    title: str | None = field(
+        default=None, metadata={"help": "Page title (default: the model's name)."}
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,7 +448,6 @@ def launch(app: Any, args: DemoArguments, *, block: bool = True) -> Any:
             server_port=args.port,
             share=args.share,
             prevent_thread_lock=not block,
-            quiet=False,
         )
     except OSError as err:
         raise UsageError(
