@@ -217,7 +217,7 @@ CASES = [
     ("predict-hub-offline", FAILURE, "pass a local path",
      lambda p: predict_model(p, Path("nobody/no-such-model"), "hub")),
     # --- evaluate
-    ("evaluate-bad-split", USAGE, "invalid choice: 'bogus': 'bogus'",
+    ("evaluate-bad-split", USAGE, "--eval_split/--eval-split: invalid choice: 'bogus'",
      lambda p: (["evaluate", "--model", p.model, "--output_dir", p.out("ev1"),
                  "--eval_split", "bogus"], p.out("ev1"), None)),
     ("evaluate-negative-errors", USAGE, "--errors must be 0 or more",
