@@ -236,7 +236,11 @@ def _values_from_results(results: Mapping[str, Any]) -> dict[str, Any]:
     `confusion_matrix: {split: matrix}`)."""
     values: dict[str, Any] = {"results": {}, "split_sizes": {}}
     for split in SPLITS:
-        scores = {k: v for k, v in split_metrics(dict(results), split).items() if is_number(v)}
+        scores = {
+            key: value
+            for key, value in split_metrics(dict(results), split).items()
+            if is_number(value) and key != f"{split}_samples"  # a size, in split_sizes
+        }
         if scores:
             values["results"][split] = scores
         if f"{split}_samples" in results:

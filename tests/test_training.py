@@ -29,7 +29,7 @@ from hf_spam.training import (
 
 def eval_losses(output_dir: Path) -> list[float]:
     state = json.loads((output_dir / "trainer_state.json").read_text())
-    return [e["eval_validation_loss"] for e in state["log_history"] if "eval_validation_loss" in e]
+    return [e["eval_loss"] for e in state["log_history"] if "eval_loss" in e]
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_bad_arguments_fail_before_any_work(spam_csv, tmp_path, monkeypatch, cap
     # From the command line argparse names the choices; from Python the library does.
     with pytest.raises(SystemExit):
         parse(tiny_args(spam_csv, tmp_path / "a", "--trainable_layers", "top"))
-    assert "invalid choice: 'top' (choose from 'head', 'last_block'" in capsys.readouterr().err
+    assert "invalid choice: 'top' (choose from 'head', 'last_layer', 'last_block'" in capsys.readouterr().err
     model_args, data_args, training_args = parse(tiny_args(spam_csv, tmp_path / "a"))
     model_args.trainable_layers = "top"
     with pytest.raises(TrainingSetupError, match="--trainable_layers 'top' is unknown; choose one"):
