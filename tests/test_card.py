@@ -163,7 +163,9 @@ def test_context_rejects_unknown_fields_naming_the_file(tmp_path):
     with pytest.raises(ValueError, match="unknown model-card field"):
         CardContext.from_dict({"labelz": ["a", "b"]})
     (tmp_path / CARD_CONTEXT_FILE).write_text(json.dumps({"labelz": ["a"]}))
-    with pytest.raises(OSError, match=rf"{CARD_CONTEXT_FILE}: unknown model-card field\(s\) labelz"):
+    with pytest.raises(
+        OSError, match=rf"{CARD_CONTEXT_FILE}: unknown model-card field\(s\) labelz"
+    ):
         CardContext.from_folder(tmp_path)
 
 

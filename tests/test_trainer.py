@@ -90,7 +90,9 @@ class BookLinearWithLoRA(torch.nn.Module):
         return self.linear(x) + self.alpha * (x @ self.A @ self.B)
 
 
-def book_lora_copy(base: torch.nn.Module, adapted: torch.nn.Module, scale: float) -> torch.nn.Module:
+def book_lora_copy(
+    base: torch.nn.Module, adapted: torch.nn.Module, scale: float
+) -> torch.nn.Module:
     """`base` with every linear layer of its blocks wrapped as the book does, holding the
     adapter matrices peft trained (peft stores A as (rank, in) and B as (out, rank))."""
     book = copy.deepcopy(base)
