@@ -160,7 +160,8 @@ class CardContext:
             repo_id=training_args.hub_model_id or None,
             base_model=base if base and not Path(base).exists() else None,
             model_size=_millions(metrics.get("total_parameters")),
-            license=model_args.license or GPT2_LICENSE,
+            license=model_args.license
+            or base_weights_license(model_args.model_name_or_path, model_args.init),
             labels=[prepared.id2label[i] for i in range(prepared.num_labels)],
             dataset_id=SMS_SPAM_HUB_ID if sms else None,
             dataset_name=source,
@@ -211,6 +212,15 @@ class CardContext:
         if (folder / "all_results.json").is_file():
             values.update(_values_from_results(read_json(folder / "all_results.json")))
         return cls.from_dict(values)
+
+
+def base_weights_license(model_name_or_path: str, init: str = "pretrained") -> str:
+    """The license of the weights a run starts from: a saved hf_spam folder's card says it;
+    OpenAI released GPT-2 under MIT."""
+    readme = Path(model_name_or_path) / "README.md"
+    if init == "pretrained" and readme.is_file():
+        return _values_from_card(readme).get("license") or GPT2_LICENSE
+    return GPT2_LICENSE
 
 
 def load_card_context(folder: str | os.PathLike) -> dict[str, Any]:
@@ -489,6 +499,7 @@ __all__ = [
     "DEFAULT_MODEL_CARD_TEMPLATE",
     "GPT2_LICENSE",
     "CardContext",
+    "base_weights_license",
     "build_card_data",
     "load_card_context",
     "render_model_card",

@@ -4,7 +4,7 @@ The defaults reproduce the book: GPT-2 124M weights, the balanced SMS Spam Colle
 70/10/20, the last transformer block plus the final norm and a fresh 2-class head trainable, AdamW
 with lr 5e-5 and weight decay 0.1, batch size 8, 5 epochs, seed 123, evaluation each epoch.
 What trains and how `Trainer` is fed live in `hf_spam.trainer`; the model card in `hf_spam.card`;
-the finished folder is written aside and moved into place (`trainer.save_final_outputs`).
+checkpoints and the final folder in `hf_spam.outputs`.
 """
 
 from __future__ import annotations
@@ -20,26 +20,29 @@ import torch
 from transformers import TrainerCallback, TrainingArguments, set_seed
 
 from .configuration import GPT2_PRESETS, GPTConfig
-from .constants import CONFIG_NAME, SPLITS, TIMING_SUFFIXES
+from .constants import CONFIG_NAME, SPLITS
 from .data import DataArguments, PreparedData, get_data_collator, get_tokenizer, prepare_data
 from .errors import UsageError
 from .files import check_output_dir, read_config
 from .hardware import cpu_has_native_bf16
 from .metrics import make_compute_metrics
 from .modeling import GPTForSequenceClassification
+from .outputs import (
+    RESUME_LAST,
+    checkpoint_problems,
+    evaluate_splits,
+    resolve_checkpoint,
+    save_final_outputs,
+)
 from .trainer import (
     BOOK_LORA_TARGETS,
     LORA_ALPHA_CONVENTIONS,
-    RESUME_LAST,
     TRAINABLE_POLICIES,
     CollatorWithExampleIds,
     FrozenTrunkCache,
     SpamTrainer,
     apply_trainable_layers,
-    checkpoint_problems,
     frozen_trunk_start,
-    resolve_checkpoint,
-    save_final_outputs,
     trainable_parameters,
     with_example_ids,
 )
@@ -343,21 +346,6 @@ def hub_model_id(training_args: TrainingArguments, token: str) -> str:
     return f"{huggingface_hub.whoami(token=token)['name']}/{repo_id}"
 
 
-def card_license(model_args: ModelArguments) -> str:
-    """--license, else the base weights' license: a saved hf_spam folder's card says it; OpenAI
-    released GPT-2 under MIT."""
-    if model_args.license:
-        return model_args.license
-    readme = Path(model_args.model_name_or_path) / "README.md"
-    if model_args.init == "pretrained" and readme.is_file():
-        from .card import CardContext
-
-        return CardContext.from_folder(readme.parent).license
-    from .card import GPT2_LICENSE
-
-    return GPT2_LICENSE
-
-
 # ------------------------------------------------------------------------------------------------
 # Model
 # ------------------------------------------------------------------------------------------------
@@ -483,12 +471,8 @@ def train(
     # `train_loss` is, like `test_loss`, the loss of the final model on that split.
     metrics: dict[str, Any] = dict(train_output.metrics)
     metrics["train_running_loss"] = metrics.pop("train_loss", None)
-    confusion: dict[str, list[list[int]]] = {}
-    for split in SPLITS:
-        evaluated = trainer.evaluate(dataset[split], metric_key_prefix=split)
-        metrics.update({k: v for k, v in evaluated.items() if not k.endswith(TIMING_SUFFIXES)})
-        metrics[f"{split}_samples"] = len(dataset[split])
-        confusion[split] = compute_metrics.confusion_matrix
+    split_scores, confusion = evaluate_splits(trainer, dataset, compute_metrics)
+    metrics.update(split_scores)
     metrics["trainable_parameters"] = n_trainable
     metrics["total_parameters"] = n_total
     metrics["world_size"] = training_args.world_size
@@ -498,7 +482,6 @@ def train(
     from .card import CardContext
 
     card = CardContext.from_run(model_args, data_args, training_args, prepared, metrics, confusion)
-    card.license = card_license(model_args)
     files = save_final_outputs(trainer, card, metrics, confusion)
     if push and trainer.is_world_process_zero():
         from .sharing import format_push_result, push_model_folder
