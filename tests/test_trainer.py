@@ -1,4 +1,5 @@
-"""The trainer pieces: one policy table, LoRA as the book computes it, complete checkpoints."""
+"""The trainer pieces (one policy table, LoRA as the book computes it) and complete checkpoints
+(hf_spam.outputs)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,14 @@ from safetensors.torch import save_file
 
 from hf_spam import GPTConfig, GPTForSequenceClassification
 from hf_spam.errors import UsageError
+from hf_spam.outputs import checkpoint_problems, resolve_checkpoint
 from hf_spam.trainer import (
     TRAINABLE_POLICIES,
     TrainablePolicy,
     apply_trainable_layers,
-    checkpoint_problems,
     first_trainable_block,
     frozen_trunk_start,
     peft_lora_alpha,
-    resolve_checkpoint,
     trainable_parameters,
 )
 from hf_spam.training import ModelArguments
@@ -189,7 +189,7 @@ def test_resume_last_skips_partial_checkpoints(tmp_path, caplog):
     write_checkpoint(tmp_path / "checkpoint-20", skip="optimizer.pt")
     write_checkpoint(tmp_path / "checkpoint-30", truncate="model.safetensors")
     write_checkpoint(tmp_path / "checkpoint-5")
-    with caplog.at_level("WARNING", logger="hf_spam.trainer"):
+    with caplog.at_level("WARNING", logger="hf_spam.outputs"):
         assert resolve_checkpoint("last", tmp_path) == str(tmp_path / "checkpoint-10")
     assert "Skipping incomplete checkpoint" in caplog.text
     assert f"{tmp_path / 'checkpoint-30'}: missing or unreadable model weights" in caplog.text
