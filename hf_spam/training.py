@@ -343,7 +343,16 @@ def hub_model_id(training_args: TrainingArguments, token: str) -> str:
         return repo_id
     import huggingface_hub
 
-    return f"{huggingface_hub.whoami(token=token)['name']}/{repo_id}"
+    from .errors import HubError
+
+    try:
+        user = huggingface_hub.whoami(token=token)["name"]
+    except Exception as err:  # offline, a revoked token, ...: one line, not the HTTP trace
+        raise HubError(
+            f"--push_to_hub without --hub_model_id: cannot look up the token's user name "
+            f"({type(err).__name__}); pass --hub_model_id USER/NAME"
+        ) from err
+    return f"{user}/{repo_id}"
 
 
 # ------------------------------------------------------------------------------------------------
