@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import TrainerCallback
 
 from .hardware import cpu_has_native_bf16, cpu_name
 
@@ -88,10 +87,18 @@ class Row:
 BOOK_PADDED_LENGTH = 120  # the longest training text of the book's split
 
 
-def _prepared(args: BenchmarkArguments, padding: str = "dynamic", max_length: int | None = None):
+def _prepared(
+    args: BenchmarkArguments,
+    padding: str = "dynamic",
+    max_length: int | None = None,
+    data_args: Any = None,
+):
+    """The data of every row, cut to --train_examples/--test_examples."""
     from .data import DataArguments, prepare_data
 
-    data_args = DataArguments(dataset=args.dataset, padding=padding, max_length=max_length)
+    data_args = data_args or DataArguments(
+        dataset=args.dataset, padding=padding, max_length=max_length
+    )
     prepared = prepare_data(data_args)
     if args.train_examples:
         prepared.dataset["train"] = prepared.dataset["train"].select(range(args.train_examples))
@@ -161,13 +168,6 @@ def train_baseline(args: BenchmarkArguments) -> Row:
     )
 
 
-class SkipPaddingWorkOff(TrainerCallback):
-    """Runs the classifier over every position (no last-token block, no length buckets)."""
-
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        model.skip_padding_work = False
-
-
 HF_SPAM_ROWS: dict[str, tuple[str, list[str]]] = {
     "hf_spam": ("hf_spam default (fp32)", []),
     "no_group_by_length": (
@@ -176,7 +176,10 @@ HF_SPAM_ROWS: dict[str, tuple[str, list[str]]] = {
     ),
     "no_dynamic_padding": ("  without dynamic padding", ["--padding", "longest_train"]),
     "no_cache": ("  without frozen-trunk cache", ["--frozen_trunk_cache", "false"]),
-    "no_skip_padding": ("  without last-token/length-bucket forward", []),
+    "no_skip_padding": (
+        "  without last-token/length-bucket forward",
+        ["--skip_padding_work", "false"],
+    ),
     "bf16": ("hf_spam --bf16", ["--bf16", "true"]),
 }
 
@@ -200,10 +203,8 @@ def train_hf_spam(args: BenchmarkArguments, row: str) -> Row:
             (training.ModelArguments, DataArguments, training.SpamTrainingArguments)
         )
         model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-        if args.train_examples or args.test_examples:
-            _limit_examples(training, args)
-        callbacks = [SkipPaddingWorkOff()] if row == "no_skip_padding" else None
-        result = training.train(model_args, data_args, training_args, callbacks=callbacks)
+        prepared = _prepared(args, data_args=data_args)  # the same cut as for the baseline
+        result = training.train(model_args, data_args, training_args, prepared=prepared)
     m = result.metrics
     return Row(
         label,
@@ -218,21 +219,6 @@ def train_hf_spam(args: BenchmarkArguments, row: str) -> Row:
 
 def _bf16_note() -> str:
     return "" if cpu_has_native_bf16() else "bf16 emulated (no AVX512-BF16/AMX)"
-
-
-def _limit_examples(training: Any, args: BenchmarkArguments) -> None:
-    """--quick: cut the splits inside `train` the same way as for the baseline."""
-    original = training.prepare_data
-
-    def limited(data_args, context_length=1024):
-        prepared = original(data_args, context_length)
-        if args.train_examples:
-            prepared.dataset["train"] = prepared.dataset["train"].select(range(args.train_examples))
-        if args.test_examples:
-            prepared.dataset["test"] = prepared.dataset["test"].select(range(args.test_examples))
-        return prepared
-
-    training.prepare_data = limited
 
 
 # ------------------------------------------------------------------------------------------------

@@ -44,3 +44,26 @@ def test_unknown_row_is_refused_before_any_work():
 def test_bf16_rows_say_when_bf16_is_emulated(monkeypatch, native):
     monkeypatch.setattr(benchmark, "cpu_has_native_bf16", lambda: native)
     assert ("emulated" in benchmark._bf16_note()) is not native
+
+
+def test_rows_switch_features_off_through_flags_not_patches():
+    """Each hf_spam row is a command line of train.py: the last-token/length-bucket forward is
+    `--skip_padding_work false`, and build_model applies it to the model."""
+    from types import SimpleNamespace
+
+    from transformers import HfArgumentParser
+
+    from hf_spam.data import DataArguments
+    from hf_spam.training import ModelArguments, SpamTrainingArguments, build_model
+
+    parser = HfArgumentParser((ModelArguments, DataArguments, SpamTrainingArguments))
+    for row, (_, flags) in benchmark.HF_SPAM_ROWS.items():
+        model_args, *_ = parser.parse_args_into_dataclasses(args=["--output_dir", "x", *flags])
+        assert model_args.skip_padding_work is (row != "no_skip_padding"), row
+    tiny = ["--init", "random", "--config_overrides", "emb_dim=8,n_layers=1,n_heads=2"]
+    flags = benchmark.HF_SPAM_ROWS["no_skip_padding"][1]
+    model_args, *_ = parser.parse_args_into_dataclasses(args=["--output_dir", "x", *tiny, *flags])
+    labels = SimpleNamespace(
+        num_labels=2, id2label={0: "ham", 1: "spam"}, label2id={"ham": 0, "spam": 1}
+    )
+    assert build_model(model_args, labels).skip_padding_work is False

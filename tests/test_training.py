@@ -18,18 +18,14 @@ from safetensors.torch import load_file
 from transformers import pipeline
 
 from hf_spam import GPTConfig, GPTForSequenceClassification
-from hf_spam.training import (
-    ModelArguments,
-    TrainingSetupError,
-    apply_trainable_layers,
-    train,
-    trainable_parameters,
-)
+from hf_spam.errors import HfSpamError, UsageError
+from hf_spam.trainer import apply_trainable_layers, trainable_parameters
+from hf_spam.training import ModelArguments, TrainingSetupError, train
 
 
 def eval_losses(output_dir: Path) -> list[float]:
     state = json.loads((output_dir / "trainer_state.json").read_text())
-    return [e["eval_validation_loss"] for e in state["log_history"] if "eval_validation_loss" in e]
+    return [e["eval_loss"] for e in state["log_history"] if "eval_loss" in e]
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +61,17 @@ def test_output_folder_has_everything(trained):
 def test_validation_loss_falls(trained):
     losses = eval_losses(trained)
     assert len(losses) == 3 and losses[-1] < losses[0]
+
+
+def test_log_history_uses_trainers_eval_keys(trained):
+    """Validation under Trainer's `eval_*` keys; the training set (the book's plots) under
+    `train_*`, once per evaluation."""
+    history = json.loads((trained / "trainer_state.json").read_text())["log_history"]
+    keys = {key for entry in history for key in entry}
+    assert {"eval_loss", "eval_accuracy", "train_accuracy"} <= keys
+    assert not [key for key in keys if key.startswith(("eval_validation_", "eval_train_"))]
+    # One per epoch (the final scores of `train` add a point at the last epoch, same model).
+    assert {e["epoch"] for e in history if "train_accuracy" in e} == {1.0, 2.0, 3.0}
 
 
 def test_pipeline_answers_with_label_names(trained):
@@ -172,7 +179,10 @@ def test_bad_arguments_fail_before_any_work(spam_csv, tmp_path, monkeypatch, cap
     # From the command line argparse names the choices; from Python the library does.
     with pytest.raises(SystemExit):
         parse(tiny_args(spam_csv, tmp_path / "a", "--trainable_layers", "top"))
-    assert "invalid choice: 'top' (choose from 'head', 'last_block'" in capsys.readouterr().err
+    assert (
+        "invalid choice: 'top' (choose from 'head', 'last_layer', 'last_block'"
+        in capsys.readouterr().err
+    )
     model_args, data_args, training_args = parse(tiny_args(spam_csv, tmp_path / "a"))
     model_args.trainable_layers = "top"
     with pytest.raises(TrainingSetupError, match="--trainable_layers 'top' is unknown; choose one"):
@@ -195,6 +205,48 @@ def test_bad_arguments_fail_before_any_work(spam_csv, tmp_path, monkeypatch, cap
         train(*parse(tiny_args(spam_csv, busy)))
     with pytest.raises(TrainingSetupError, match="config_overrides: 'emb=3' is not FIELD=VALUE"):
         train(*parse(tiny_args(spam_csv, tmp_path / "d", "--config_overrides", "emb=3")))
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--learning_rate", "-1"), "--learning_rate must be > 0, got -1.0"),
+        (("--learning_rate", "0"), "--learning_rate must be > 0, got 0.0"),
+        (("--per_device_train_batch_size", "0"), "--per_device_train_batch_size must be at least 1"),
+        (("--per_device_eval_batch_size", "-2"), "--per_device_eval_batch_size must be at least 1"),
+        (("--num_train_epochs", "0"), "--num_train_epochs must be > 0 (or --max_steps > 0), got 0"),
+        (("--resume_from_checkpoint", "/no/such/ckpt"), "--resume_from_checkpoint /no/such/ckpt: no such folder"),
+        (("--config_overrides", "emb_dim=32,n_heads=3"), "n_heads (3) must divide emb_dim (32)"),
+        (("--config_overrides", "n_heads=5"), "n_heads (5) must divide emb_dim (768)"),
+        (("--lora_rank", "0"), "--lora_rank must be at least 1, got 0"),
+    ],
+)  # fmt: skip
+def test_bad_values_fail_while_parsing_with_one_line(spam_csv, tmp_path, flags, message):
+    """HfArgumentParser runs the dataclasses' checks: a UsageError naming the flag, before any
+    data is read (the parse never touches the data file)."""
+    argv = tiny_args(spam_csv, tmp_path / "out", *flags)
+    if "--config_overrides" in flags:  # the last one wins
+        argv = [a for a in argv if a != "emb_dim=32,n_layers=2,n_heads=4,context_length=64"]
+        argv.remove("--config_overrides")
+        argv += list(flags)
+    with pytest.raises(UsageError) as info:
+        parse(argv)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_max_steps_without_epochs_is_accepted(spam_csv, tmp_path):
+    *_, training_args = parse(
+        tiny_args(spam_csv, tmp_path, "--num_train_epochs", "0", "--max_steps", "2")
+    )
+    assert training_args.max_steps == 2
+
+
+def test_choices_are_checked_from_python_too():
+    with pytest.raises(UsageError, match="--init must be one of"):
+        ModelArguments(init="zeros")
+    with pytest.raises(UsageError, match="--lora_alpha_convention must be one of book, peft"):
+        ModelArguments(lora_alpha_convention="paper")
 
 
 def test_script_help_lists_every_flag():
@@ -290,24 +342,101 @@ def test_push_to_hub_needs_a_token_before_any_work(spam_csv, tmp_path, monkeypat
     args = tiny_args(spam_csv, tmp_path / "p", "--push_to_hub", "--hub_model_id", "me/spam")
     with pytest.raises(sharing.HubError, match="No Hugging Face token"):
         train(*parse(args))
-    with pytest.raises(TrainingSetupError, match="--push_to_hub needs --hub_model_id"):
+    with pytest.raises(sharing.HubError, match="No Hugging Face token"):
         train(*parse(tiny_args(spam_csv, tmp_path / "p", "--push_to_hub")))
 
 
 def test_push_to_hub_uploads_the_finished_folder(spam_csv, tmp_path, monkeypatch):
+    """Without --hub_model_id the repo is named as Trainer names it: the output folder's name in
+    the token user's namespace. --license reaches the card."""
+    import huggingface_hub
     from helpers import FakeHfApi
 
     import hf_spam.sharing as sharing
 
     FakeHfApi.calls, FakeHfApi.fail_upload = [], False
     monkeypatch.setattr(sharing, "HfApi", FakeHfApi)
+    monkeypatch.setattr(huggingface_hub, "whoami", lambda token=None: {"name": "me"})
     monkeypatch.setenv("HF_TOKEN", "hf_test")
-    out = tmp_path / "pushed"
-    extra = ("--push_to_hub", "--hub_model_id", "me/spam", "--num_train_epochs", "1")
+    out = tmp_path / "spam-model"
+    extra = ("--push_to_hub", "--num_train_epochs", "1", "--license", "apache-2.0")
     train(*parse(tiny_args(spam_csv, out, *extra)))
     calls = dict(FakeHfApi.calls)
     assert calls["init"] == {"token": "hf_test"}
-    assert calls["create_repo"]["repo_id"] == "me/spam"
+    assert calls["create_repo"]["repo_id"] == "me/spam-model"
+    assert "license: apache-2.0" in (out / "README.md").read_text()
     uploaded = calls["upload_folder"]["files"]
     assert {"model.safetensors", "config.json", "modeling.py", "README.md"} <= set(uploaded)
     assert not [name for name in uploaded if name.startswith("checkpoint-")]
+
+
+FINAL_FILES = {
+    "model.safetensors",
+    "config.json",
+    "tokenizer.json",
+    "all_results.json",
+    "README.md",
+}
+
+
+def _assert_no_final_outputs(out: Path) -> None:
+    left = {p.name for p in out.iterdir()} if out.exists() else set()
+    assert not left & (FINAL_FILES | {".final-outputs.tmp"}), left
+
+
+def test_failure_while_saving_leaves_no_partial_model_folder(
+    spam_csv, tmp_path, monkeypatch, capsys
+):
+    """The final files are written aside: a failure on the last one (the card) leaves neither
+    weights nor config behind, and says which file in one line."""
+    import hf_spam.card as card
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(card, "render_model_card", full_disk)
+    out = tmp_path / "out"
+    with pytest.raises(HfSpamError) as info:
+        train(*parse(tiny_args(spam_csv, out, "--num_train_epochs", "1", "--save_strategy", "no")))
+    message = str(info.value)
+    assert message.startswith(
+        f"{out / 'README.md'}: could not be written (No space left on device)"
+    )
+    assert "\n" not in message
+    _assert_no_final_outputs(out)
+    # The count README promises is printed, not only logged (scripts log at WARNING).
+    assert "Trainable parameters: " in capsys.readouterr().out
+
+
+DISK_LIMIT_AFTER_TRAINING = """
+import resource, signal, sys
+from transformers import TrainerCallback
+sys.path.insert(0, {tests!r})
+from helpers import parse
+from hf_spam.errors import HfSpamError
+from hf_spam.training import train
+
+class DiskLimit(TrainerCallback):
+    def on_train_end(self, args, state, control, **kwargs):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails (EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, resource.RLIM_INFINITY))
+
+try:
+    train(*parse({argv!r}), callbacks=[DiskLimit()])
+except HfSpamError as err:
+    print(f"error: {{err}}", file=sys.stderr)
+    sys.exit(err.exit_code)
+"""
+
+
+def test_disk_limit_while_saving_leaves_no_partial_model_folder(spam_csv, tmp_path):
+    out = tmp_path / "limited"
+    argv = tiny_args(spam_csv, out, "--num_train_epochs", "1", "--save_strategy", "no")
+    script = DISK_LIMIT_AFTER_TRAINING.format(tests=str(ROOT / "tests"), argv=argv)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=_env(), capture_output=True, text=True
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {out / 'model.safetensors'}: could not be written"), last
+    _assert_no_final_outputs(out)

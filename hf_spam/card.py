@@ -1,0 +1,506 @@
+"""The model card: one typed context (`CardContext`) and its rendering into a Hub `README.md`.
+
+Training builds the context from the run (`CardContext.from_run`) and saves it beside the model
+(`card_context.json`); sharing reads it back, or rebuilds what it can from a folder another tool
+wrote (`CardContext.from_folder`), and renders the card again with the repo id. jinja2 and
+huggingface_hub's card classes are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .constants import SMS_SPAM_HUB_ID, SPLITS, is_number, split_metrics
+from .errors import ModelLoadError
+from .files import read_config, read_json, write_json, write_text
+from .reporting import confusion_matrix_table, format_table, format_value, per_class_table
+
+if TYPE_CHECKING:
+    from huggingface_hub import ModelCardData
+
+#: The card template, shipped inside the package (package-data).
+DEFAULT_MODEL_CARD_TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
+#: Saved beside a trained model: what its card was rendered with, to render it again on push.
+CARD_CONTEXT_FILE = "card_context.json"
+#: OpenAI's GPT-2 weights, and their license (the card's default).
+DEFAULT_BASE_MODEL = "openai-community/gpt2"
+GPT2_LICENSE = "mit"
+NOT_AVAILABLE = "n/a"
+_TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#")
+
+
+@dataclass
+class CardContext:
+    """Everything the model card says, each value optional (missing ones render as "n/a").
+
+    Attributes:
+        repo_id: Hub id (or local folder) the usage snippet loads; default: the card's folder.
+        model_name: display and model-index name; default: the last part of `repo_id`.
+        base_model: Hub id of the GPT-2 checkpoint the weights come from; None when they do not
+            come from a published checkpoint (random initialisation, a local folder).
+        model_size: parameter count in words, e.g. "124M".
+        license, language, tags: front matter (`tags` are added to the standard ones).
+        labels: class names in id order (an id2label dict is accepted and converted).
+        dataset_id: Hub dataset id (`ucirvine/sms_spam`); None for a custom data set.
+        dataset_name: display name of the data.
+        data_description: how the data was prepared (cleaning, balancing, split fractions).
+        split_sizes: examples per split.
+        train_test_overlap: validation/test texts also found in the training split.
+        max_length: token length texts are truncated to.
+        trainable_layers: which parameters trained, in words.
+        trainable_parameters, total_parameters: parameter counts.
+        hyperparameters: name -> value, as written on the command line.
+        seed: random seed.
+        training_time: wall-clock training time, in words.
+        results: split -> metrics of `hf_spam.metrics` (Trainer's key prefixes allowed).
+        confusion_matrix: rows = true label, columns = predicted, of `confusion_matrix_split`.
+        confusion_matrix_split: split of the confusion matrix and per-class table.
+        plots: image files relative to the card.
+        framework_versions: package -> version; default: the installed versions.
+    """
+
+    repo_id: str | None = None
+    model_name: str | None = None
+    base_model: str | None = DEFAULT_BASE_MODEL
+    model_size: str | None = None
+    license: str = GPT2_LICENSE
+    language: str = "en"
+    tags: list[str] = field(default_factory=list)
+    labels: list[str] | None = None
+    dataset_id: str | None = SMS_SPAM_HUB_ID
+    dataset_name: str | None = None
+    data_description: str | None = None
+    split_sizes: dict[str, int] = field(default_factory=dict)
+    train_test_overlap: int | None = None
+    max_length: int | None = None
+    trainable_layers: str | None = None
+    trainable_parameters: int | None = None
+    total_parameters: int | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    training_time: str | None = None
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    confusion_matrix: list[list[int]] | None = None
+    confusion_matrix_split: str = "test"
+    plots: list[str] = field(default_factory=list)
+    framework_versions: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        # JSON null for a collection or a front-matter default means "not given".
+        for name, empty in (("tags", list), ("plots", list), ("split_sizes", dict)):
+            if getattr(self, name) is None:
+                setattr(self, name, empty())
+        self.hyperparameters = self.hyperparameters or {}
+        self.results = self.results or {}
+        self.license = self.license or GPT2_LICENSE
+        self.language = self.language or "en"
+        self.labels = _label_names(self.labels)
+        self.confusion_matrix_split = self.confusion_matrix_split or "test"
+
+    # -- conversions ------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> CardContext:
+        """A context from plain values (e.g. JSON); an unknown key is an error naming it."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown model-card field(s) {', '.join(unknown)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write `card_context.json` into `folder` (atomically)."""
+        return write_json(Path(folder) / CARD_CONTEXT_FILE, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CardContext:
+        """Read a `card_context.json`; errors name the file."""
+        values = read_json(path, "model-card context")
+        if not isinstance(values, dict):
+            raise ModelLoadError(f"{path}: expected a JSON object")
+        try:
+            return cls.from_dict(values)
+        except (TypeError, ValueError) as err:
+            raise ModelLoadError(f"{path}: {err}") from None
+
+    # -- builders ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_run(
+        cls,
+        model_args: Any,
+        data_args: Any,
+        training_args: Any,
+        prepared: Any,
+        metrics: Mapping[str, Any],
+        confusion: Mapping[str, list[list[int]]],
+    ) -> CardContext:
+        """The card of a finished training run (`hf_spam.training.train`)."""
+        from .trainer import get_policy
+
+        report = prepared.report
+        sms = data_args.dataset in ("sms_spam", SMS_SPAM_HUB_ID) or (
+            Path(data_args.dataset).name == "SMSSpamCollection"
+        )
+        # No local paths on a public card: a custom data set is named by its file name.
+        source = "SMS Spam Collection (UCI)" if sms else Path(report.source).name
+        base = model_args.model_name_or_path if model_args.init == "pretrained" else None
+        world = training_args.world_size
+        return cls(
+            repo_id=training_args.hub_model_id or None,
+            base_model=base if base and not Path(base).exists() else None,
+            model_size=_millions(metrics.get("total_parameters")),
+            license=model_args.license
+            or base_weights_license(model_args.model_name_or_path, model_args.init),
+            labels=[prepared.id2label[i] for i in range(prepared.num_labels)],
+            dataset_id=SMS_SPAM_HUB_ID if sms else None,
+            dataset_name=source,
+            data_description=(
+                f"{source}; {'balanced by undersampling, ' if report.balanced else ''}"
+                f"split {data_args.split_fractions} (seed {data_args.split_seed}), "
+                f"{report.duplicates_dropped} duplicate texts dropped, padding {report.padding}"
+            ),
+            split_sizes={split: len(prepared.dataset[split]) for split in SPLITS},
+            train_test_overlap=sum(report.cross_split_duplicates.values()),
+            max_length=prepared.max_length,
+            trainable_layers=get_policy(model_args.trainable_layers).description,
+            trainable_parameters=metrics.get("trainable_parameters"),
+            total_parameters=metrics.get("total_parameters"),
+            hyperparameters={
+                "learning_rate": training_args.learning_rate,
+                "weight_decay": training_args.weight_decay,
+                "lr_scheduler": str(training_args.lr_scheduler_type),
+                "gradient_clipping": training_args.max_grad_norm or "none",
+                "batch_size": training_args.per_device_train_batch_size * world,
+                "epochs": training_args.num_train_epochs,
+                "optimizer": str(training_args.optim),
+                "precision": "bf16"
+                if training_args.bf16
+                else "fp16"
+                if training_args.fp16
+                else "fp32",
+            },
+            seed=training_args.seed,
+            training_time=f"{metrics.get('train_runtime', 0):.0f} s",
+            results={split: split_metrics(dict(metrics), split) for split in SPLITS},
+            confusion_matrix=confusion.get("test"),
+            confusion_matrix_split="test",
+            plots=["loss-plot.png", "accuracy-plot.png", "confusion-matrix.png"],
+        )
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike) -> CardContext:
+        """The context of a model folder: its `card_context.json` when training saved one;
+        otherwise rebuilt from `config.json` (labels), `all_results.json` (scores, split sizes,
+        confusion matrix, parameter counts) and the metadata of its `README.md`. Details only
+        the run knew (hyperparameters, data preparation) then show as n/a."""
+        folder = Path(folder)
+        if (folder / CARD_CONTEXT_FILE).is_file():
+            return cls.load(folder / CARD_CONTEXT_FILE)
+        values: dict[str, Any] = {"labels": read_config(folder).get("id2label")}
+        values.update(_values_from_card(folder / "README.md"))
+        if (folder / "all_results.json").is_file():
+            values.update(_values_from_results(read_json(folder / "all_results.json")))
+        return cls.from_dict(values)
+
+
+def base_weights_license(model_name_or_path: str, init: str = "pretrained") -> str:
+    """The license of the weights a run starts from: a saved hf_spam folder's card says it;
+    OpenAI released GPT-2 under MIT."""
+    readme = Path(model_name_or_path) / "README.md"
+    if init == "pretrained" and readme.is_file():
+        return _values_from_card(readme).get("license") or GPT2_LICENSE
+    return GPT2_LICENSE
+
+
+def load_card_context(folder: str | os.PathLike) -> dict[str, Any]:
+    """`CardContext.from_folder(folder)` as plain values (what sharing renders from)."""
+    return CardContext.from_folder(folder).to_dict()
+
+
+def _millions(count: int | None) -> str | None:
+    """124439808 -> '124M', 1635810 -> '1.6M'."""
+    if not count:
+        return None
+    return f"{count / 1e6:.0f}M" if count >= 1e7 else f"{count / 1e6:.1f}M"
+
+
+def _label_names(labels: Mapping[Any, str] | Sequence[str] | None) -> list[str] | None:
+    if isinstance(labels, Mapping):  # an id2label dict, possibly with JSON string keys
+        labels = [labels[key] for key in sorted(labels, key=int)]
+    return [str(label) for label in labels] if labels else None
+
+
+def _values_from_results(results: Mapping[str, Any]) -> dict[str, Any]:
+    """Card values from `all_results.json` (flat `<split>_<metric>` keys, `<split>_samples`,
+    `confusion_matrix: {split: matrix}`)."""
+    values: dict[str, Any] = {"results": {}, "split_sizes": {}}
+    for split in SPLITS:
+        scores = {
+            key: value
+            for key, value in split_metrics(dict(results), split).items()
+            if is_number(value) and key != f"{split}_samples"  # a size, in split_sizes
+        }
+        if scores:
+            values["results"][split] = scores
+        if f"{split}_samples" in results:
+            values["split_sizes"][split] = results[f"{split}_samples"]
+    matrices = results.get("confusion_matrix") or {}
+    if matrices.get("test"):
+        values["confusion_matrix"] = matrices["test"]
+    for key in ("trainable_parameters", "total_parameters"):
+        if key in results:
+            values[key] = results[key]
+    if is_number(results.get("train_runtime")):
+        values["training_time"] = f"{results['train_runtime']:.0f} s"
+    return values
+
+
+def _values_from_card(readme: Path) -> dict[str, Any]:
+    """Base model, dataset, license and language from the card's metadata. Without a readable
+    card the base model and dataset are unknown, and the new card says so rather than claim
+    the defaults (GPT-2, SMS Spam Collection)."""
+    import yaml
+    from huggingface_hub import ModelCard
+
+    values: dict[str, Any] = {"base_model": None, "dataset_id": None}
+    if not readme.is_file():  # ModelCard.load would look the name up on the Hub
+        return values
+    try:
+        data = ModelCard.load(readme).data
+    except (ValueError, yaml.YAMLError):  # malformed metadata
+        return values
+    values["base_model"] = data.base_model
+    values["dataset_id"] = data.datasets[0] if data.datasets else None
+    if data.eval_results:
+        values["dataset_name"] = data.eval_results[0].dataset_name
+    for key in ("license", "language"):
+        if getattr(data, key, None):
+            values[key] = getattr(data, key)
+    return values
+
+
+# ------------------------------------------------------------------------------------------------
+# Rendering
+# ------------------------------------------------------------------------------------------------
+
+# (metric key in results, Hub metric id, pretty name, metric args) for the model-index.
+_INDEX_METRICS = (
+    ("accuracy", "accuracy", "Accuracy", None),
+    ("f1_macro", "f1", "F1 (macro)", {"average": "macro"}),
+    ("precision_macro", "precision", "Precision (macro)", {"average": "macro"}),
+    ("recall_macro", "recall", "Recall (macro)", {"average": "macro"}),
+)
+_RESULT_COLUMNS = ("loss", "accuracy", "precision_macro", "recall_macro", "f1_macro")
+
+
+def _as_context(context: CardContext | Mapping[str, Any]) -> CardContext:
+    if isinstance(context, CardContext):
+        return context
+    return CardContext.from_dict({k: v for k, v in context.items() if k != "card_data"})
+
+
+def _split_results(results: Mapping[str, Any] | None, split: str) -> dict[str, Any]:
+    """Metrics of one split with Trainer's `eval_`/`test_`/`<split>_` prefixes removed."""
+    metrics = dict((results or {}).get(split) or {})
+    prefixes = (f"{split}_", "eval_", "test_", "train_")
+    return {
+        next((key[len(p) :] for p in prefixes if key.startswith(p)), key): value
+        for key, value in metrics.items()
+    }
+
+
+def _ordered_splits(results: Mapping[str, Any] | None) -> list[str]:
+    return sorted(results or {}, key=lambda s: SPLITS.index(s) if s in SPLITS else len(SPLITS))
+
+
+def _derived(ctx: CardContext, output_path: Path | None = None) -> dict[str, Any]:
+    """The context's values plus the defaults the metadata and the card body share."""
+    values = ctx.to_dict()
+    repo_id = ctx.repo_id or (
+        output_path.parent.as_posix() if output_path else "gpt-from-scratch-classifier"
+    )
+    values["repo_id"] = repo_id
+    values["model_name"] = ctx.model_name or str(repo_id).rstrip("/").split("/")[-1]
+    values["is_sms_spam"] = ctx.dataset_id == SMS_SPAM_HUB_ID
+    values["dataset_name"] = ctx.dataset_name or (
+        "SMS Spam Collection" if values["is_sms_spam"] else "custom"
+    )
+    values["num_labels"] = len(ctx.labels) if ctx.labels else None
+    return values
+
+
+def build_card_data(context: CardContext | Mapping[str, Any]) -> ModelCardData:
+    """The card's YAML metadata as a `huggingface_hub.ModelCardData`, with a `model-index` holding
+    accuracy and macro precision/recall/F1 of every non-training split in `results` (training-set
+    scores go to the card body only: they are not an evaluation)."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    ctx = _derived(_as_context(context))
+    eval_results = []
+    for split in _ordered_splits(ctx["results"]):
+        if split == "train":
+            continue
+        metrics = _split_results(ctx["results"], split)
+        for key, metric_type, pretty, args in _INDEX_METRICS:
+            if metrics.get(key) is not None:
+                eval_results.append(
+                    EvalResult(
+                        task_type="text-classification",
+                        task_name="Text Classification",
+                        dataset_type=ctx["dataset_id"]
+                        or re.sub(r"\W+", "_", ctx["dataset_name"].lower()),
+                        dataset_name=ctx["dataset_name"],
+                        dataset_split=split,
+                        metric_type=metric_type,
+                        metric_value=round(float(metrics[key]), 4),
+                        metric_name=f"{split.capitalize()} {pretty}",
+                        metric_args=args,
+                    )
+                )
+    tags = ["gpt2", "llms-from-scratch", "text-classification"]
+    if ctx["is_sms_spam"]:
+        tags += ["spam-detection", "sms"]
+    return ModelCardData(
+        language=ctx["language"],
+        license=ctx["license"],
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        base_model=ctx["base_model"],
+        datasets=[ctx["dataset_id"]] if ctx["dataset_id"] else None,
+        metrics=[metric_type for _, metric_type, _, _ in _INDEX_METRICS],
+        tags=tags + list(ctx["tags"] or []),
+        # `model_name` only names the model-index; alone it would be a stray metadata field.
+        model_name=ctx["model_name"] if eval_results else None,
+        eval_results=eval_results or None,
+    )
+
+
+def _key_value_table(mapping: Mapping[str, Any] | None, key: str, value: str) -> str | None:
+    if not mapping:
+        return None
+    return format_table([{key: k, value: v} for k, v in mapping.items()], markdown=True)
+
+
+def _results_table(results: Mapping[str, Any], sizes: Mapping[str, int]) -> str | None:
+    rows = []
+    for split in _ordered_splits(results):
+        metrics = _split_results(results, split)
+        row = {"split": split, "examples": sizes.get(split)}
+        row.update({column: metrics.get(column) for column in _RESULT_COLUMNS})
+        rows.append(row)
+    # Drop columns no split reports (e.g. `loss` when only metrics were saved).
+    keep = [
+        key
+        for key in ("split", "examples", *_RESULT_COLUMNS)
+        if any(row[key] is not None for row in rows)
+    ]
+    if not rows:
+        return None
+    return format_table([{key: row[key] for key in keep} for row in rows], markdown=True)
+
+
+def _framework_versions() -> dict[str, str]:
+    versions = {}
+    for package in ("hf_spam", "transformers", "torch", "datasets", "evaluate", "tiktoken"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _template_context(ctx: CardContext, output_path: Path) -> dict[str, Any]:
+    """The context plus what the template derives from it: defaults, tables, versions."""
+    values = _derived(ctx, output_path)
+    results = ctx.results
+    values["results_table"] = _results_table(results, ctx.split_sizes)
+    values["per_class_table"] = per_class_table(_split_results(results, ctx.confusion_matrix_split))
+    values["confusion_matrix_table"] = confusion_matrix_table(ctx.confusion_matrix, ctx.labels)
+    hyperparameters = {  # as written on the command line: 5e-05, 0.1, 5, not 4-decimal floats
+        name: f"{value:g}" if isinstance(value, float) else value
+        for name, value in ctx.hyperparameters.items()
+    }
+    values["hyperparameters_table"] = _key_value_table(hyperparameters, "hyperparameter", "value")
+    values["split_sizes_table"] = _key_value_table(ctx.split_sizes, "split", "examples")
+    values["framework_versions"] = ctx.framework_versions or _framework_versions()
+    return values
+
+
+def render_model_card(
+    template_path: str | os.PathLike | None,
+    output_path: str | os.PathLike,
+    *,
+    context: CardContext | Mapping[str, Any],
+) -> Path:
+    """Render the Jinja2 card template into a Hub model card (`README.md` of the model folder).
+
+    The YAML front matter comes from `build_card_data` (huggingface_hub's own `ModelCardData` and
+    `EvalResult`, so the `model-index` is what the Hub expects); the body from the template (the
+    bundled one when `template_path` is None). Missing values render as "n/a". The result is
+    parsed back with `huggingface_hub.ModelCard` and checked for leftover template syntax before
+    it is written, so a broken card fails here rather than on the Hub.
+    """
+    import jinja2
+    from huggingface_hub import ModelCard
+
+    class _Missing(jinja2.ChainableUndefined):
+        def __str__(self) -> str:
+            return NOT_AVAILABLE
+
+    output_path = Path(output_path)
+    template_path = Path(template_path or DEFAULT_MODEL_CARD_TEMPLATE)
+    environment = jinja2.Environment(
+        undefined=_Missing,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        finalize=lambda value: NOT_AVAILABLE if value is None or value == "" else value,
+    )
+    environment.filters["num"] = lambda value: (
+        NOT_AVAILABLE if value is None else format_value(value)
+    )
+    environment.filters["thousands"] = lambda value: (
+        f"{value:,}" if is_number(value) else NOT_AVAILABLE
+    )
+    template = environment.from_string(template_path.read_text(encoding="utf-8"))
+    ctx = _as_context(context)
+    card_data = build_card_data(ctx)
+    content = template.render(card_data=card_data.to_yaml(), **_template_context(ctx, output_path))
+
+    leftover = _TEMPLATE_SYNTAX.search(content)
+    if leftover:
+        start = max(leftover.start() - 40, 0)
+        raise ValueError(
+            f"Unrendered template syntax in the model card: {content[start : leftover.end() + 40]!r}"
+        )
+    card = ModelCard(content)  # raises on malformed metadata or model-index
+    if card.data.to_dict() != card_data.to_dict():
+        raise ValueError(
+            "The card template must start with a front matter block holding only {{ card_data }}"
+        )
+    write_text(output_path, content)
+    return output_path
+
+
+__all__ = [
+    "CARD_CONTEXT_FILE",
+    "DEFAULT_BASE_MODEL",
+    "DEFAULT_MODEL_CARD_TEMPLATE",
+    "GPT2_LICENSE",
+    "CardContext",
+    "base_weights_license",
+    "build_card_data",
+    "load_card_context",
+    "render_model_card",
+]

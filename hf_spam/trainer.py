@@ -1,0 +1,345 @@
+"""What trains and how `Trainer` feeds it: trainable-layer policies, LoRA, the trunk cache.
+
+The policies are one table (`TRAINABLE_POLICIES`): freezing, the trunk cache's start and the
+model card's wording all read it, so a new policy is one row. `SpamTrainer` is `Trainer` with two
+additions: it can feed cached hidden states of the frozen blocks instead of token ids (any object
+with `start_block` and `block_inputs(...)`, see `TrunkCache`), and it can evaluate the training
+set after each evaluation, under its own `train_` keys (the book's plots). Resuming picks only
+complete checkpoints; the final folder is written aside and moved into place when complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from transformers import Trainer
+
+from .modeling import GPTForSequenceClassification
+
+logger = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------------
+# Trainable-layer policies
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainablePolicy:
+    """One `--trainable_layers` choice: what trains besides the new classification head.
+
+    `top_blocks`: how many of the last transformer blocks train in full (None: all of them and
+    the embeddings). `final_norm`: the final LayerNorm trains. `adapters`: LoRA adapters in every
+    block's linear layers (the blocks themselves stay frozen). `description`: the model card's
+    words.
+    """
+
+    top_blocks: int | None
+    final_norm: bool
+    adapters: bool
+    description: str
+
+    @property
+    def embeddings(self) -> bool:
+        """The token and position embeddings train (then nothing below the blocks is frozen)."""
+        return self.top_blocks is None
+
+
+TRAINABLE_POLICIES: dict[str, TrainablePolicy] = {
+    "head": TrainablePolicy(0, False, False, "the new classification head only"),
+    # The book's name for "head" (additional_experiments.py --trainable_layers last_layer).
+    "last_layer": TrainablePolicy(0, False, False, "the new classification head only"),
+    "last_block": TrainablePolicy(
+        1, True, False, "the last transformer block, the final norm and the new head (the book)"
+    ),
+    "last_two_blocks": TrainablePolicy(
+        2, True, False, "the last two transformer blocks, the final norm and the new head"
+    ),
+    "all": TrainablePolicy(None, True, False, "all parameters"),
+    "lora": TrainablePolicy(
+        0, False, True, "LoRA adapters (merged into the weights) and the new head"
+    ),
+}
+
+LORA_ALPHA_CONVENTIONS = ("book", "peft")
+#: Every linear layer of a transformer block, as the book's `replace_linear_with_lora` wraps them.
+BOOK_LORA_TARGETS = "W_query,W_key,W_value,out_proj,layers.0,layers.2"
+
+
+def get_policy(name: str) -> TrainablePolicy:
+    try:
+        return TRAINABLE_POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown trainable-layers policy {name!r}") from None
+
+
+def first_trainable_block(model: GPTForSequenceClassification, policy: str) -> int | None:
+    """Index of the first block whose weights train in full (`n_layers` when none does), or None
+    when nothing below the blocks is frozen or every block carries adapters: no frozen trunk."""
+    rule = get_policy(policy)
+    if rule.embeddings or rule.adapters:
+        return None
+    return model.config.n_layers - rule.top_blocks
+
+
+def _trains(name: str, rule: TrainablePolicy, start: int) -> bool:
+    if rule.embeddings or name.startswith("out_head."):
+        return True
+    if name.startswith("gpt.final_norm."):
+        return rule.final_norm
+    if name.startswith("gpt.trf_blocks."):
+        return int(name.split(".")[2]) >= start
+    return False
+
+
+def apply_trainable_layers(model: GPTForSequenceClassification, model_args: Any) -> Any:
+    """Freeze everything `--trainable_layers` does not name; returns the model to train (a
+    `PeftModel` for LoRA)."""
+    rule = get_policy(model_args.trainable_layers)
+    if rule.adapters:
+        return add_lora_adapters(model, model_args)
+    start = model.config.n_layers - (rule.top_blocks or 0)
+    for name, param in model.named_parameters():
+        param.requires_grad = _trains(name, rule, start)
+    return model
+
+
+def peft_lora_alpha(rank: int, alpha: float, convention: str) -> float:
+    """peft's `lora_alpha` for an adapter scaled as `convention` means `alpha`.
+
+    The book's `LoRALayer` computes `alpha * (x @ A @ B)`; peft scales by `lora_alpha / r`. So
+    the book's alpha is peft's `alpha * rank` (book rank 16, alpha 16 = peft lora_alpha 256).
+    """
+    if convention not in LORA_ALPHA_CONVENTIONS:
+        raise ValueError(f"unknown LoRA alpha convention {convention!r}")
+    return alpha * rank if convention == "book" else alpha
+
+
+def add_lora_adapters(model: GPTForSequenceClassification, model_args: Any) -> Any:
+    """LoRA adapters on the named linear layers, the new head trained in full (peft)."""
+    from peft import LoraConfig, get_peft_model
+
+    rank, convention = model_args.lora_rank, model_args.lora_alpha_convention
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=peft_lora_alpha(rank, model_args.lora_alpha, convention),
+        lora_dropout=model_args.lora_dropout,
+        target_modules=[m.strip() for m in model_args.lora_target_modules.split(",")],
+        # The book also wraps its (fully trained) new head in a LoRA layer; peft cannot combine
+        # an adapter with a fully trained module, and the head's full weight already trains.
+        modules_to_save=["out_head"],
+    )
+    peft_model = get_peft_model(model, config)
+    if convention == "book":
+        book_lora_init(peft_model)
+    return peft_model
+
+
+@torch.no_grad()
+def book_lora_init(model: torch.nn.Module) -> None:
+    """A initialised as the book does: `kaiming_uniform_(a=sqrt(5))` of an (in, rank) tensor,
+    i.e. uniform in +-1/sqrt(rank); peft's (rank, in) layout would give +-1/sqrt(in). B stays 0,
+    so the model's output is unchanged."""
+    for name, module in model.named_modules():
+        if name.endswith("lora_A.default") and isinstance(module, torch.nn.Linear):
+            bound = 1 / math.sqrt(module.weight.shape[0])
+            module.weight.uniform_(-bound, bound)
+
+
+def trainable_parameters(model: torch.nn.Module) -> tuple[int, int, list[str]]:
+    """(trainable count, total count, names of trainable tensors)."""
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters()), names
+
+
+# ------------------------------------------------------------------------------------------------
+# Frozen-trunk cache
+# ------------------------------------------------------------------------------------------------
+
+
+class TrunkCache(Protocol):
+    """What `SpamTrainer` needs from a cache of the frozen blocks' output (in memory here; an
+    on-disk feature store can take its place)."""
+
+    start_block: int
+
+    def block_inputs(
+        self,
+        model: GPTForSequenceClassification,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        example_ids: torch.Tensor,
+    ) -> torch.Tensor: ...
+
+
+class FrozenTrunkCache:
+    """Hidden states entering the first trainable block, computed once per example.
+
+    When only the top of the network trains, the frozen blocks below compute the same thing for
+    an example in every epoch and every evaluation; the book's loop recomputes it each time.
+    Here each example's states (real tokens only) are kept after their first computation and
+    fed back through `block_inputs=`. Exact as long as the frozen part has no randomness, which
+    `frozen_trunk_start` checks.
+    """
+
+    def __init__(self, start_block: int):
+        self.start_block = start_block
+        self.states: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    @torch.no_grad()
+    def block_inputs(
+        self,
+        model: GPTForSequenceClassification,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        example_ids: torch.Tensor,
+    ) -> torch.Tensor:
+        ids = example_ids.tolist()
+        lengths = attention_mask.sum(-1).tolist()
+        misses = [row for row, key in enumerate(ids) if key not in self.states]
+        if misses:
+            rows = torch.tensor(misses, device=input_ids.device)
+            width = max(lengths[row] for row in misses)
+            hidden = model.gpt(
+                input_ids=input_ids[rows, :width],
+                attention_mask=attention_mask[rows, :width],
+                stop_block=self.start_block,
+            ).last_hidden_state
+            for i, row in enumerate(misses):
+                self.states[ids[row]] = hidden[i, : lengths[row]].clone()
+        hidden_dtype = self.states[ids[0]].dtype
+        out = torch.zeros(
+            (len(ids), attention_mask.shape[1], model.config.emb_dim),
+            dtype=hidden_dtype,
+            device=input_ids.device,
+        )
+        for row, key in enumerate(ids):
+            out[row, : lengths[row]] = self.states[key]
+        return out
+
+
+def frozen_trunk_start(model: GPTForSequenceClassification, model_args: Any) -> int | None:
+    """Where the cache can start, or None (with a log line saying why) when it must stay off."""
+    if not model_args.frozen_trunk_cache:
+        return None
+    start = first_trainable_block(model, model_args.trainable_layers)
+    if start is None:
+        logger.info(
+            "Frozen-trunk cache off: --trainable_layers %s trains inside every block or the "
+            "embeddings",
+            model_args.trainable_layers,
+        )
+        return None
+    if model.config.drop_rate > 0:
+        logger.warning(
+            "Frozen-trunk cache off: drop_rate=%s makes the frozen blocks random in training",
+            model.config.drop_rate,
+        )
+        return None
+    return start
+
+
+# ------------------------------------------------------------------------------------------------
+# Trainer
+# ------------------------------------------------------------------------------------------------
+
+
+class SpamTrainer(Trainer):
+    """`Trainer` that feeds cached frozen-trunk states instead of token ids when it can, and
+    evaluates `train_eval_dataset` (keys `train_*`) after each evaluation of the validation set
+    (keys `eval_*`, Trainer's convention)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        trunk_cache: TrunkCache | None = None,
+        train_eval_dataset: Any = None,
+        **kwargs: Any,
+    ):
+        super().__init__(*args, **kwargs)
+        self.trunk_cache = trunk_cache
+        self.train_eval_dataset = train_eval_dataset
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        # Only the periodic evaluation during training (default set and prefix); a callback
+        # cannot call evaluate, it has no trainer.
+        if self.train_eval_dataset is not None and eval_dataset is None:
+            if metric_key_prefix == "eval":
+                super().evaluate(self.train_eval_dataset, ignore_keys, "train")
+        return metrics
+
+    def _use_cache(self, model: torch.nn.Module, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        inputs = dict(inputs)
+        example_ids = inputs.pop("example_id", None)
+        if self.trunk_cache is None or example_ids is None:
+            return inputs
+        unwrapped = self.accelerator.unwrap_model(model)
+        inputs["block_inputs"] = self.trunk_cache.block_inputs(
+            unwrapped, inputs.pop("input_ids"), inputs["attention_mask"], example_ids
+        )
+        inputs["start_block"] = self.trunk_cache.start_block
+        return inputs
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return super().compute_loss(
+            model, self._use_cache(model, inputs), return_outputs, num_items_in_batch
+        )
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        return super().prediction_step(
+            model, self._use_cache(model, inputs), prediction_loss_only, ignore_keys
+        )
+
+
+@dataclass
+class CollatorWithExampleIds:
+    """The data collator, plus each example's `example_id` (the cache key)."""
+
+    collator: Any
+
+    def __call__(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = self.collator(features)
+        if "example_id" in features[0]:
+            batch["example_id"] = torch.tensor([int(f["example_id"]) for f in features])
+        return batch
+
+
+def with_example_ids(dataset: Any) -> Any:
+    """The tokenized splits with a unique `example_id` per row across splits (cache keys)."""
+    splits = {}
+    offset = 0
+    for split, rows in dataset.items():
+        splits[split] = rows.add_column("example_id", list(range(offset, offset + len(rows))))
+        offset += len(rows)
+    return type(dataset)(splits)
+
+
+__all__ = [
+    "BOOK_LORA_TARGETS",
+    "LORA_ALPHA_CONVENTIONS",
+    "TRAINABLE_POLICIES",
+    "CollatorWithExampleIds",
+    "FrozenTrunkCache",
+    "SpamTrainer",
+    "TrainablePolicy",
+    "TrunkCache",
+    "add_lora_adapters",
+    "apply_trainable_layers",
+    "book_lora_init",
+    "first_trainable_block",
+    "frozen_trunk_start",
+    "get_policy",
+    "peft_lora_alpha",
+    "trainable_parameters",
+    "with_example_ids",
+]
