@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from huggingface_hub import HfApi, ModelCard, get_token
+from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from .constants import SPLITS, TIMING_SUFFIXES, TOKENIZER_FILES, is_number
+from .card import CARD_CONTEXT_FILE, load_card_context, render_model_card
+from .constants import TOKENIZER_FILES, is_number
 from .errors import HubError
 from .files import atomic_output_dir, check_model_folder, read_config, read_json
-from .reporting import CARD_CONTEXT_FILE, format_table, render_model_card
+from .reporting import format_table
 
 __all__ = [
     "CARD_CONTEXT_FILE",
@@ -152,83 +152,6 @@ def upload_file_names(model_dir: str | os.PathLike) -> list[str]:
         name for name in (*TOKENIZER_FILES, *EXTRA_TOKENIZER_FILES) if (model_dir / name).is_file()
     ]
     return names + _plot_files(model_dir)
-
-
-# --------------------------------------------------------------------------------------------
-# Model card context of a folder (moves to hf_spam/card.py at merge)
-# --------------------------------------------------------------------------------------------
-
-
-def _context_from_results(results: Mapping[str, Any]) -> dict[str, Any]:
-    """Card values from `all_results.json` (flat `<split>_<metric>` keys, `<split>_samples`,
-    `confusion_matrix: {split: matrix}`)."""
-    context: dict[str, Any] = {"results": {}, "split_sizes": {}}
-    for split in SPLITS:
-        metrics = {
-            key: value
-            for key, value in results.items()
-            if key.startswith(f"{split}_") and is_number(value)
-            if not key.endswith(TIMING_SUFFIXES)
-        }
-        if metrics:
-            context["results"][split] = metrics
-        if f"{split}_samples" in results:
-            context["split_sizes"][split] = results[f"{split}_samples"]
-    matrices = results.get("confusion_matrix") or {}
-    if matrices.get("test"):
-        context["confusion_matrix"] = matrices["test"]
-        context["confusion_matrix_split"] = "test"
-    for key in ("trainable_parameters", "total_parameters"):
-        if key in results:
-            context[key] = results[key]
-    if is_number(results.get("train_runtime")):
-        context["training_time"] = f"{results['train_runtime']:.0f} s"
-    return context
-
-
-def _context_from_card(readme: Path) -> dict[str, Any]:
-    """Base model, dataset, license and language from the card training wrote.
-
-    Without a readable card the base model and dataset are unknown, and the new card says so
-    rather than claim the defaults (GPT-2, SMS Spam Collection).
-    """
-    unknown = {"base_model": None, "dataset_id": None}
-    if not readme.is_file():  # ModelCard.load would look the name up on the Hub
-        return unknown
-    try:
-        data = ModelCard.load(readme).data
-    except (ValueError, yaml.YAMLError):  # malformed metadata
-        return unknown
-    context = {
-        "base_model": data.base_model,
-        "dataset_id": data.datasets[0] if data.datasets else None,
-    }
-    if data.eval_results:
-        context["dataset_name"] = data.eval_results[0].dataset_name
-    for key in ("license", "language"):
-        if getattr(data, key, None):
-            context[key] = getattr(data, key)
-    return context
-
-
-def load_card_context(model_dir: str | os.PathLike) -> dict[str, Any]:
-    """The values to render the model folder's card with (see `model_card.md`).
-
-    `card_context.json` when training saved it; otherwise rebuilt from `config.json` (labels),
-    `all_results.json` (scores, split sizes, confusion matrix, parameter counts) and the
-    metadata of the folder's `README.md`. Training details only the run knew (hyperparameters,
-    data preparation) then show as n/a.
-    """
-    model_dir = Path(model_dir)
-    saved = model_dir / CARD_CONTEXT_FILE
-    if saved.is_file():
-        return read_json(saved, "model card context")
-    context: dict[str, Any] = {"labels": read_config(model_dir).get("id2label")}
-    context.update(_context_from_card(model_dir / "README.md"))
-    results = model_dir / "all_results.json"
-    if results.is_file():
-        context.update(_context_from_results(read_json(results, "training results")))
-    return context
 
 
 # --------------------------------------------------------------------------------------------

@@ -178,53 +178,39 @@ class TrunkCache(Protocol):
     ) -> torch.Tensor: ...
 
 
-class FrozenTrunkCache:
-    """Hidden states entering the first trainable block, computed once per example.
+def trunk_view(model: GPTForSequenceClassification, dataset: Any) -> Any:
+    """`dataset` with the token rows the model's trunk actually sees (`trunk_inputs`).
 
-    When only the top of the network trains, the frozen blocks below compute the same thing for
-    an example in every epoch and every evaluation; the book's loop recomputes it each time.
-    Here each example's states (real tokens only) are kept after their first computation and
-    fed back through `block_inputs=`. Exact as long as the frozen part has no randomness, which
-    `frozen_trunk_start` checks.
+    For `flexible` that is the data as is; for the book's `last` / `first` it is every text
+    cut and padded to the model's `padded_length`, pads included as tokens, so the stored
+    states are the ones the head reads.
     """
+    if model.config.trainable_token_pos == "flexible":
+        return dataset
 
-    def __init__(self, start_block: int):
-        self.start_block = start_block
-        self.states: dict[int, torch.Tensor] = {}
+    def rows(example: Mapping[str, Any]) -> dict[str, list[int]]:
+        ids = torch.tensor([example["input_ids"]])
+        mask = torch.tensor([example["attention_mask"]])
+        ids, mask = model.trunk_inputs(ids, mask)
+        seen = ids[0] if mask is None else ids[0][mask[0].bool()]
+        return {"input_ids": seen.tolist(), "attention_mask": [1] * len(seen)}
 
-    def __len__(self) -> int:
-        return len(self.states)
+    return dataset.map(rows, desc="Trunk rows")
 
-    @torch.no_grad()
-    def block_inputs(
-        self,
-        model: GPTForSequenceClassification,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        example_ids: torch.Tensor,
-    ) -> torch.Tensor:
-        ids = example_ids.tolist()
-        lengths = attention_mask.sum(-1).tolist()
-        misses = [row for row, key in enumerate(ids) if key not in self.states]
-        if misses:
-            rows = torch.tensor(misses, device=input_ids.device)
-            width = max(lengths[row] for row in misses)
-            hidden = model.gpt(
-                input_ids=input_ids[rows, :width],
-                attention_mask=attention_mask[rows, :width],
-                stop_block=self.start_block,
-            ).last_hidden_state
-            for i, row in enumerate(misses):
-                self.states[ids[row]] = hidden[i, : lengths[row]].clone()
-        hidden_dtype = self.states[ids[0]].dtype
-        out = torch.zeros(
-            (len(ids), attention_mask.shape[1], model.config.emb_dim),
-            dtype=hidden_dtype,
-            device=input_ids.device,
-        )
-        for row, key in enumerate(ids):
-            out[row, : lengths[row]] = self.states[key]
-        return out
+
+def open_trunk_cache(trainer: Trainer, dataset: Any, start_block: int, model_args: Any) -> Any:
+    """The trunk feature store of `dataset` for this run (built once, reused by later runs), or
+    None when the disk cannot hold it (`open_trunk_store` says so in the log)."""
+    from .features import open_trunk_store
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    return open_trunk_store(
+        model,
+        trunk_view(model, dataset),
+        start_block,
+        model_args.trunk_cache_dir,
+        disable_tqdm=trainer.args.disable_tqdm,
+    )
 
 
 def frozen_trunk_start(model: GPTForSequenceClassification, model_args: Any) -> int | None:
@@ -284,9 +270,10 @@ class SpamTrainer(Trainer):
         if self.trunk_cache is None or example_ids is None:
             return inputs
         unwrapped = self.accelerator.unwrap_model(model)
-        inputs["block_inputs"] = self.trunk_cache.block_inputs(
-            unwrapped, inputs.pop("input_ids"), inputs["attention_mask"], example_ids
-        )
+        ids, mask = unwrapped.trunk_inputs(inputs.pop("input_ids"), inputs["attention_mask"])
+        mask = torch.ones_like(ids) if mask is None else mask
+        inputs["attention_mask"] = mask
+        inputs["block_inputs"] = self.trunk_cache.block_inputs(unwrapped, ids, mask, example_ids)
         inputs["start_block"] = self.trunk_cache.start_block
         return inputs
 
@@ -329,7 +316,6 @@ __all__ = [
     "LORA_ALPHA_CONVENTIONS",
     "TRAINABLE_POLICIES",
     "CollatorWithExampleIds",
-    "FrozenTrunkCache",
     "SpamTrainer",
     "TrainablePolicy",
     "TrunkCache",
@@ -338,8 +324,10 @@ __all__ = [
     "book_lora_init",
     "first_trainable_block",
     "frozen_trunk_start",
+    "open_trunk_cache",
     "get_policy",
     "peft_lora_alpha",
     "trainable_parameters",
+    "trunk_view",
     "with_example_ids",
 ]

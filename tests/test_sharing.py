@@ -25,6 +25,7 @@ from huggingface_hub import HfApi, ModelCard
 from transformers import pipeline
 
 import hf_spam.sharing as sharing
+from hf_spam.cli import main as cli_main
 from hf_spam.errors import HubError, ModelLoadError
 
 push = load_script("push_to_hub")
@@ -199,7 +200,7 @@ def test_saved_card_context_is_used(model_dir, tmp_path):
     folder = tmp_path / "run"
     shutil.copytree(model_dir, folder, ignore=shutil.ignore_patterns("checkpoint-*"))
     context = sharing.load_card_context(folder)
-    assert context["labels"] == {"0": "ham", "1": "spam"}
+    assert context["labels"] == ["ham", "spam"]
     assert context["results"]["test"]["test_accuracy"] >= 0.5
     assert context["split_sizes"] == {"train": 112, "validation": 16, "test": 32}
     saved = {
@@ -322,19 +323,9 @@ def evaluated_dir(model_dir, tmp_path_factory) -> Path:
         for i, line in enumerate(lines[1:])
     ]  # fmt: skip
     noisy.write_text("\n".join([lines[0], *flipped]) + "\n", encoding="utf-8")
-    evaluate = load_script("evaluate")
-    argv = [
-        "--model",
-        folder,
-        "--dataset",
-        noisy,
-        "--split",
-        "test",
-        "--output_dir",
-        folder / "eval",
-    ]
+    argv = ["evaluate", "--model", folder, "--dataset", noisy, "--eval_split", "test"]
     with contextlib.redirect_stdout(io.StringIO()):
-        assert evaluate.main([str(arg) for arg in argv]) == 0
+        assert cli_main([str(arg) for arg in [*argv, "--output_dir", folder / "eval"]]) == 0
     return folder
 
 

@@ -171,6 +171,7 @@ def test_bf16_on_cpu_without_bf16_hardware_warns(spam_csv, tmp_path, monkeypatch
 
 def test_bad_arguments_fail_before_any_work(spam_csv, tmp_path, monkeypatch, capsys):
     import hf_spam.training as training
+    import hf_spam.training_args as args_module
 
     def no_work(*args, **kwargs):
         raise AssertionError("work started before the arguments were checked")
@@ -187,9 +188,11 @@ def test_bad_arguments_fail_before_any_work(spam_csv, tmp_path, monkeypatch, cap
     model_args.trainable_layers = "top"
     with pytest.raises(TrainingSetupError, match="--trainable_layers 'top' is unknown; choose one"):
         train(model_args, data_args, training_args)
-    real_find_spec = training.importlib.util.find_spec
+    real_find_spec = args_module.importlib.util.find_spec
     monkeypatch.setattr(
-        training.importlib.util, "find_spec", lambda n: None if n == "peft" else real_find_spec(n)
+        args_module.importlib.util,
+        "find_spec",
+        lambda n: None if n == "peft" else real_find_spec(n),
     )
     with pytest.raises(TrainingSetupError, match=r"lora needs peft: pip install 'hf_spam\[lora\]'"):
         train(*parse(tiny_args(spam_csv, tmp_path / "b", "--trainable_layers", "lora")))

@@ -1,0 +1,79 @@
+"""The book's experiment grid: row table, row selection, resume, reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from hf_spam.errors import UsageError
+from hf_spam.experiments import (
+    BOOK_ROWS,
+    ExperimentArguments,
+    parse_rows,
+    row_argv,
+    run_experiments,
+)
+
+
+def test_the_table_has_the_books_nineteen_rows_in_order():
+    assert [row.number for row in BOOK_ROWS] == list(range(1, 20))
+    # Figures as printed in the book's README (row 1 and row 10, which issue #10 names).
+    assert BOOK_ROWS[0].book[:3] == (96.63, 99.33, 95.00)
+    assert BOOK_ROWS[9].weights == "random" and BOOK_ROWS[9].book[2] == 93.67
+
+
+@pytest.mark.parametrize(
+    ("text", "rows"),
+    [
+        ("all", list(range(1, 20))),
+        ("1,4,10", [1, 4, 10]),
+        ("10,1", [1, 10]),
+        ("3-5,19", [3, 4, 5, 19]),
+    ],
+)
+def test_parse_rows(text, rows):
+    assert parse_rows(text) == rows
+
+
+@pytest.mark.parametrize("text", ["0", "20", "a", "1,,2", "5-3"])
+def test_parse_rows_names_the_flag(text):
+    with pytest.raises(UsageError, match="--rows"):
+        parse_rows(text)
+
+
+def test_row_flags_say_what_the_book_does(tmp_path):
+    args = ExperimentArguments(output_dir=str(tmp_path))
+    by_number = {row.number: row_argv(row, args, ["--dataset", "x"]) for row in BOOK_ROWS}
+    row1 = by_number[1]
+    assert row1[row1.index("--trainable_token_pos") + 1] == "last"
+    assert row1[row1.index("--context_length") + 1] == "longest_training_example"
+    assert row1[row1.index("--output_dir") + 1] == str(tmp_path / "row-01")
+    assert row1[-2:] == ["--dataset", "x"]  # the user's flags come last and win
+    assert "openai-community/gpt2-xl" in by_number[8]
+    assert by_number[10][by_number[10].index("--init") + 1] == "random"
+    assert "--no_padding" in by_number[14] and "--gradient_accumulation_steps" in by_number[15]
+    assert "--disable_causal_mask" in by_number[17] and "--average_embeddings" in by_number[19]
+    lora = by_number[11]
+    assert lora[lora.index("--lora_alpha_convention") + 1] == "book"
+
+
+def test_quick_random_grid_runs_resumes_and_reports(spam_csv, tmp_path):
+    out = tmp_path / "grid"
+    args = ExperimentArguments(output_dir=str(out), rows="1,2,16", init="random", quick=True)
+    flags = ["--dataset", str(spam_csv), "--disable_tqdm", "true", "--save_strategy", "no"]
+    results = run_experiments(args, flags)
+    assert [r.number for r in results] == [1, 2, 16]
+    for result in results:
+        saved = json.loads((out / f"row-{result.number:02d}" / "all_results.json").read_text())
+        assert result.test_accuracy == pytest.approx(saved["test_accuracy"])
+        assert 0.0 <= result.test_accuracy <= 1.0
+    markdown = (out / "experiments.md").read_text()
+    assert "random (book: pretrained)" in markdown and "95.00%" in markdown
+    assert Image.open(out / "experiments.png").size[0] > 100
+    # A second invocation finds every row finished and runs nothing.
+    stamp = (out / "row-01" / "experiment.json").stat().st_mtime_ns
+    again = run_experiments(args, flags)
+    assert [r.test_accuracy for r in again] == [r.test_accuracy for r in results]
+    assert (out / "row-01" / "experiment.json").stat().st_mtime_ns == stamp
