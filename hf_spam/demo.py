@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import HfArgumentParser, Pipeline
+from transformers import Pipeline
 
 from .constants import is_number
 from .errors import DataError, HfSpamError, UsageError
@@ -43,9 +43,7 @@ __all__ = [
     "build_app",
     "explain",
     "load_examples",
-    "main",
     "read_model_summary",
-    "run",
 ]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -453,29 +451,3 @@ def launch(app: Any, args: DemoArguments, *, block: bool = True) -> Any:
         raise UsageError(
             f"cannot listen on {args.host}:{args.port} ({err}); pass another --port"
         ) from None
-
-
-def parse_args(argv: list[str] | None) -> tuple[DemoArguments, InferenceArguments]:
-    parser = HfArgumentParser((DemoArguments, InferenceArguments))
-    args, inference_args = parser.parse_args_into_dataclasses(args=argv)
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port {args.port}: expected a port number between 1 and 65535")
-    return args, inference_args
-
-
-def run(argv: list[str] | None = None) -> int:
-    """`hf-spam demo`: errors propagate as `HfSpamError` for the command's single error path."""
-    args, inference_args = parse_args(argv)
-    launch(prepare_app(args, inference_args), args)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`run` with hf_spam's errors as one line on stderr and their exit code."""
-    import sys
-
-    try:
-        return run(argv)
-    except HfSpamError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code

@@ -152,6 +152,9 @@ class ExperimentArguments:
         metadata={"help": f"Rows {','.join(map(str, QUICK_ROWS))} on a 3-block model, one epoch."},
     )
 
+    def __post_init__(self) -> None:
+        parse_rows(self.rows)  # a bad --rows fails while parsing, before any row runs
+
 
 @dataclass
 class RowResult:

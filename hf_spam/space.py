@@ -30,7 +30,13 @@ from .errors import HubError, UsageError
 from .files import atomic_output_dir
 from .reporting import format_table
 
-__all__ = ["SpaceResult", "build_space_folder", "format_space_result", "push_space"]
+__all__ = [
+    "SpaceResult",
+    "build_space_folder",
+    "check_space_id",
+    "format_space_result",
+    "push_space",
+]
 
 DEFAULT_SPACE_COMMIT_MESSAGE = "Gradio demo of an hf_spam classifier"
 #: pip reads this line of requirements.txt: without it a Space's CPU machine installs CUDA torch.
@@ -49,7 +55,7 @@ Runs the hf_spam demo (the package is copied beside this file) against the model
 import os
 import sys
 
-from hf_spam.demo import main
+from hf_spam.cli import main
 
 MODEL = os.environ.get("{model_env}", "{model_repo_id}")
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "{examples}")
@@ -58,7 +64,7 @@ if __name__ == "__main__":
     if os.environ.get("SPACE_ID"):  # on Spaces: listen where the Space's proxy looks
         os.environ.setdefault("GRADIO_SERVER_NAME", "0.0.0.0")
     examples = ["--examples", EXAMPLES] if os.path.isfile(EXAMPLES) else []
-    sys.exit(main(["--model", MODEL, *examples, *sys.argv[1:]]))
+    sys.exit(main(["demo", "--model", MODEL, *examples, *sys.argv[1:]]))
 '''
 
 CARD_BODY = """
@@ -74,7 +80,7 @@ Run it locally: `pip install -r requirements.txt gradio=={gradio_version} && pyt
 """
 
 
-def _check_space_id(space_id: str) -> None:
+def check_space_id(space_id: str) -> None:
     try:
         validate_repo_id(space_id)
     except HFValidationError as err:
@@ -174,7 +180,7 @@ def push_space(
     """
     from .sharing import check_repo_id, require_token
 
-    _check_space_id(space_id)
+    check_space_id(space_id)
     check_repo_id(model_repo_id)
     if not dry_run:
         token = require_token(token)

@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "push": ("hf_spam.cli.push", "Upload a trained model folder to the Hugging Face Hub."),
     "convert": ("hf_spam.cli.convert", "Convert an OpenAI GPT-2 checkpoint to the book's GPT."),
     "benchmark": ("hf_spam.cli.benchmark", "Speed and memory of the book's workload."),
+    "experiments": ("hf_spam.cli.experiments", "The book's table of experiments, row for row."),
+    "demo": ("hf_spam.cli.demo", "A Gradio app to try a trained model in the browser."),
 }
 USAGE_EXIT, FAILURE_EXIT, INTERRUPT_EXIT = 2, 1, 130
 DEBUG_FLAG = "--debug"

@@ -34,6 +34,13 @@ class ArgumentParser(HfArgumentParser):
 
         Unknown flags are named, with the closest known flag as a hint.
         """
+        parsed, remaining = self.parse_known(argv)
+        if remaining:
+            raise UsageError(self._unknown(remaining))
+        return tuple(parsed)
+
+    def parse_known(self, argv: list[str]) -> tuple[tuple[Any, ...], list[str]]:
+        """The dataclasses, and the arguments they do not know (passed on elsewhere)."""
         try:
             *parsed, remaining = self.parse_args_into_dataclasses(
                 args=argv, return_remaining_strings=True, look_for_args_file=False
@@ -42,9 +49,7 @@ class ArgumentParser(HfArgumentParser):
             raise
         except (ValueError, TypeError) as err:  # raised by a dataclass's __post_init__
             raise UsageError(_one_line(str(err))) from err
-        if remaining:
-            raise UsageError(self._unknown(remaining))
-        return tuple(parsed)
+        return tuple(parsed), list(remaining)
 
     def _unknown(self, remaining: list[str]) -> str:
         flags = [arg for arg in remaining if arg.startswith("-")]

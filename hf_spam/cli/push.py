@@ -12,6 +12,7 @@ kept) and lists it. The token comes from --token, HF_TOKEN or `hf auth login`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..sharing import DEFAULT_COMMIT_MESSAGE, format_push_result, push_model_folder
 from .arguments import parser_for
@@ -48,10 +49,21 @@ class PushArguments:
     commit_message: str = field(
         default=DEFAULT_COMMIT_MESSAGE, metadata={"help": "Message of the Hub commit."}
     )
+    space: str | None = field(
+        default=None,
+        metadata={
+            "help": "Also build (and without --dry_run, push) a Gradio Space USER/NAME running "
+            "the demo against --repo_id; its folder is built beside --output_dir (NAME-space)."
+        },
+    )
 
 
 def run(argv: list[str]) -> int:
     (args,) = parser_for("push", (PushArguments,), __doc__.split("\n")[0]).parse(argv)
+    if args.space:  # before the model goes up: a bad Space id must not leave half a push
+        from ..space import check_space_id
+
+        check_space_id(args.space)
     result = push_model_folder(
         args.model,
         args.repo_id,
@@ -63,4 +75,20 @@ def run(argv: list[str]) -> int:
         overwrite=args.overwrite_output_dir,
     )
     print(format_push_result(result))
+    if args.space:
+        from ..space import format_space_result, push_space
+
+        out = Path(args.output_dir) if args.output_dir else None
+        space_dir = out.with_name(f"{out.name}-space") if out else None
+        space = push_space(
+            args.space,
+            args.repo_id,
+            model_dir=args.model,
+            dry_run=args.dry_run,
+            output_dir=space_dir,
+            overwrite=args.overwrite_output_dir,
+            token=args.token,
+            private=args.private,
+        )
+        print(format_space_result(space))
     return 0
