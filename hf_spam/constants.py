@@ -18,6 +18,12 @@ SAFETENSORS_INDEX_NAME = "model.safetensors.index.json"
 WEIGHTS_FILES = (SAFETENSORS_NAME, SAFETENSORS_INDEX_NAME)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
+#: What `hf-spam evaluate` writes (and a push reads into the model card).
+EVAL_REPORT_FILE = "eval_report.json"
+
+#: A few test-split texts per class, saved beside a trained model for demos and Spaces.
+EXAMPLES_FILE = "examples.json"
+
 #: Trainer's timing metrics (`<prefix>_runtime`, ...): not scores of the model.
 TIMING_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second")
 
@@ -42,6 +48,8 @@ def split_metrics(metrics: dict[str, Any], split: str) -> dict[str, Any]:
 
 __all__ = [
     "CONFIG_NAME",
+    "EVAL_REPORT_FILE",
+    "EXAMPLES_FILE",
     "SAFETENSORS_INDEX_NAME",
     "SAFETENSORS_NAME",
     "SMS_SPAM_HUB_ID",

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from transformers import Pipeline
 
-from .constants import is_number
+from .constants import EXAMPLES_FILE, is_number
 from .errors import DataError, HfSpamError, UsageError
 from .inference import InferenceArguments, classify, label_names, load_classifier, read_texts
 from .inference import write_predictions as _write_predictions
@@ -49,7 +49,6 @@ __all__ = [
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 #: Texts of the model's own test split, `[{"text": ..., "label": ...}, ...]`, when the folder has it.
-EXAMPLES_FILE = "examples.json"
 CONFUSION_MATRIX_FILE = "confusion-matrix.png"
 #: What the app reads from a Hub repo besides the model (the card, its scores, its plot).
 SUMMARY_FILES = ("README.md", "all_results.json", CONFUSION_MATRIX_FILE, EXAMPLES_FILE)

@@ -21,6 +21,7 @@ import datasets
 import evaluate
 from transformers import Pipeline
 
+from .constants import EVAL_REPORT_FILE
 from .data import DataArguments, load_raw_dataset, load_splits
 from .errors import DataError
 from .files import write_json, write_text
@@ -58,7 +59,7 @@ __all__ = [
 
 #: `all` evaluates every row of the source as is (no balancing, no splitting).
 EVAL_SPLITS = ("train", "validation", "test", "all")
-REPORT_JSON = "eval_report.json"
+REPORT_JSON = EVAL_REPORT_FILE
 REPORT_MARKDOWN = "eval_report.md"
 _PERF_KEYS = ("total_time_in_seconds", "samples_per_second", "latency_in_seconds")
 _SUMMARY_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")

@@ -21,7 +21,7 @@ from typing import Any
 from transformers import Trainer
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from .constants import SAFETENSORS_NAME, SPLITS, TIMING_SUFFIXES
+from .constants import EXAMPLES_FILE, SAFETENSORS_NAME, SPLITS, TIMING_SUFFIXES
 from .errors import HfSpamError, UsageError
 
 logger = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ def save_final_outputs(
     card: Any,
     metrics: Mapping[str, Any],
     confusion: Mapping[str, list[list[int]]],
+    examples: list[dict[str, str]] | None = None,
 ) -> list[Path]:
     """Model, tokenizer, metrics, the book's plots and the model card, written into a staging
     folder inside `output_dir` and moved into place only when all are written. Every process
@@ -151,6 +152,11 @@ def save_final_outputs(
                 confusion["test"], card.labels, staging / "confusion-matrix.png", "Test split"
             ),
         )
+        if examples:  # what `hf-spam demo` and a Space offer to try first
+            _writing(
+                output_dir / EXAMPLES_FILE,
+                lambda: write_json(staging / EXAMPLES_FILE, examples),
+            )
         # Kept so the card can be rendered again, e.g. with the Hub repo id when pushing.
         _writing(output_dir / "card_context.json", lambda: card.save(staging))
         shown = dataclasses.replace(card, repo_id=card.repo_id or output_dir.as_posix())

@@ -25,7 +25,7 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from .card import CARD_CONTEXT_FILE, load_card_context, render_model_card
-from .constants import TOKENIZER_FILES, is_number
+from .constants import EVAL_REPORT_FILE, EXAMPLES_FILE, TOKENIZER_FILES, is_number
 from .errors import HubError
 from .files import atomic_output_dir, check_model_folder, read_config, read_json
 from .reporting import format_table
@@ -49,14 +49,11 @@ __all__ = [
 ]
 
 DEFAULT_COMMIT_MESSAGE = "Upload GPT classifier fine-tuned with hf_spam"
-MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors")
+MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", EXAMPLES_FILE)
 SHARDED_WEIGHTS = ("model.safetensors.index.json", "model-*-of-*.safetensors")
 EXTRA_TOKENIZER_FILES = ("special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json")
 #: Plots in the order the card shows them; any other top-level PNG follows.
 KNOWN_PLOTS = ("loss-plot.png", "accuracy-plot.png", "confusion-matrix.png")
-#: What scripts/evaluate.py writes (hf_spam.evaluation.REPORT_JSON; not imported from there
-#: because evaluation loads datasets, which a push must not).
-EVAL_REPORT_FILE = "eval_report.json"
 #: Where a model folder's evaluation report is looked for, in this order: the folder itself,
 #: then `eval/` (scripts/evaluate.py's own example: `--output_dir runs/spam/eval`).
 EVAL_REPORT_PATHS = (EVAL_REPORT_FILE, f"eval/{EVAL_REPORT_FILE}")

@@ -182,7 +182,8 @@ def train(
     from .card import CardContext
 
     card = CardContext.from_run(model_args, data_args, training_args, prepared, metrics, confusion)
-    files = save_final_outputs(trainer, card, metrics, confusion)
+    examples = demo_examples(prepared.dataset["test"], prepared.id2label)
+    files = save_final_outputs(trainer, card, metrics, confusion, examples)
     if push and trainer.is_world_process_zero():
         from .sharing import format_push_result, push_model_folder
 
@@ -194,6 +195,15 @@ def train(
         )
         logger.info(format_push_result(pushed))
     return TrainingResult(output_dir, metrics, n_trainable, n_total, train_seconds, files)
+
+
+def demo_examples(test: Any, id2label: dict[int, str], per_class: int = 3) -> list[dict[str, str]]:
+    """The first `per_class` test texts of each class, for `examples.json` (demo, Space)."""
+    picked: dict[int, list[str]] = {label: [] for label in id2label}
+    for text, label in zip(test["text"], test["label"], strict=True):
+        if len(picked[label]) < per_class:
+            picked[label].append(text)
+    return [{"text": t, "label": id2label[label]} for label, texts in picked.items() for t in texts]
 
 
 def format_summary(result: TrainingResult) -> str:

@@ -16,6 +16,7 @@ import pytest
 import torch
 from helpers import random_model, trained_model
 
+from hf_spam.cli import main as cli_main
 from hf_spam.demo import (
     FIXED_EXAMPLES,
     DemoArguments,
@@ -23,7 +24,6 @@ from hf_spam.demo import (
     explain,
     launch,
     load_examples,
-    main,
     prepare_app,
     read_model_summary,
     target_label,
@@ -202,14 +202,14 @@ def test_errors_before_any_server_starts(tmp_path, capsys, monkeypatch, model_di
         raise AssertionError("a server started")
 
     monkeypatch.setattr(gradio.Blocks, "launch", no_server)
-    assert main(["--model", str(tmp_path)]) == 1
+    assert cli_main(["demo", "--model", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
     assert "not a complete model folder: missing config.json" in err
-    assert main(["--model", str(model_dir), "--port", "70000"]) == 2
+    assert cli_main(["demo", "--model", str(model_dir), "--port", "70000"]) == 2
     assert "--port 70000: expected a port number" in capsys.readouterr().err
     missing = tmp_path / "nope.json"
-    assert main(["--model", str(model_dir), "--examples", str(missing)]) == 1
+    assert cli_main(["demo", "--model", str(model_dir), "--examples", str(missing)]) == 1
     assert f"--examples {missing}: file not found" in capsys.readouterr().err
 
 
@@ -228,7 +228,7 @@ def test_busy_port_is_one_clear_error(model_dir, capsys):
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        assert main(["--model", str(model_dir), "--port", str(port)]) == 2
+        assert cli_main(["demo", "--model", str(model_dir), "--port", str(port)]) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 

@@ -33,7 +33,7 @@ REPO = "alice/tiny-gpt-spam"
 EXPECTED_FILES = {
     "README.md", "config.json", "model.safetensors", "modeling.py", "configuration.py",
     "tokenizer.json", "tokenizer_config.json", "loss-plot.png", "accuracy-plot.png",
-    "confusion-matrix.png",
+    "confusion-matrix.png", "examples.json",
 }  # fmt: skip
 
 

@@ -90,7 +90,7 @@ def test_dry_run_builds_what_a_push_uploads(tmp_path, fake_hub):
         "exist_ok": True,
     }
     assert uploaded["repo_type"] == "space" and uploaded["repo_id"] == SPACE
-    assert uploaded["files"] == sorted({path.parts[0] for path in dry.files})
+    assert uploaded["files"] == sorted(path.as_posix() for path in dry.files)
     assert pushed.files.keys() == dry.files.keys()
     assert pushed.url.endswith("/commit/abc123")
     assert not pushed.folder.exists()  # a temporary folder is removed after the push

@@ -40,9 +40,11 @@ def test_output_folder_has_everything(trained):
     for name in (
         "model.safetensors", "config.json", "modeling.py", "configuration.py", "tokenizer.json",
         "tokenizer_config.json", "all_results.json", "loss-plot.png", "accuracy-plot.png",
-        "confusion-matrix.png", "README.md",
+        "confusion-matrix.png", "README.md", "examples.json",
     ):  # fmt: skip
         assert (trained / name).is_file(), name
+    examples = json.loads((trained / "examples.json").read_text())
+    assert {e["label"] for e in examples} == {"ham", "spam"} and all(e["text"] for e in examples)
     results = json.loads((trained / "all_results.json").read_text())
     for split in ("train", "validation", "test"):
         assert 0.0 <= results[f"{split}_accuracy"] <= 1.0
