@@ -304,8 +304,9 @@ def plot_experiments(
     ax.set_xticks(x, labels=[str(row.number) for row in rows])
     ax.set_xlabel("Row of the book's table")
     ax.set_ylabel("Test accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.legend(loc="lower right")
+    ax.set_ylim(0, 115)  # headroom for the legend above the bars
+    ax.set_yticks(range(0, 101, 20))
+    ax.legend(loc="upper center", ncol=2, frameon=False)
     fig.tight_layout()
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp.png")

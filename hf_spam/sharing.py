@@ -101,14 +101,15 @@ def require_token(token: str | None = None, repo_id: str | None = None) -> str:
     return token
 
 
-def check_repo_id(repo_id: str) -> None:
-    """A well-formed `namespace/name` model repo id, checked offline before any work."""
+def check_repo_id(repo_id: str, flag: str = "--repo_id", kind: str = "Hub repo id") -> None:
+    """A well-formed `namespace/name` repo id (`kind`, given as `flag`), checked offline before
+    any work."""
     try:
         validate_repo_id(repo_id)
     except HFValidationError as err:
-        raise HubError(f"--repo_id {repo_id!r} is not a valid Hub repo id ({err})") from None
+        raise HubError(f"{flag} {repo_id!r} is not a valid {kind} ({err})") from None
     if "/" not in repo_id:
-        raise HubError(f"--repo_id {repo_id!r}: expected USER/NAME or ORGANIZATION/NAME")
+        raise HubError(f"{flag} {repo_id!r}: expected USER/NAME or ORGANIZATION/NAME")
 
 
 def _code_files(config: Mapping[str, Any], config_path: Path) -> list[str]:

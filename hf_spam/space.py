@@ -22,8 +22,6 @@ from importlib.metadata import PackageNotFoundError, requires, version
 from pathlib import Path
 
 from huggingface_hub import HfApi, SpaceCard, SpaceCardData
-from huggingface_hub.errors import HFValidationError
-from huggingface_hub.utils import validate_repo_id
 
 from .demo import EXAMPLES_FILE
 from .errors import HubError, UsageError
@@ -81,12 +79,10 @@ Run it locally: `pip install -r requirements.txt gradio=={gradio_version} && pyt
 
 
 def check_space_id(space_id: str) -> None:
-    try:
-        validate_repo_id(space_id)
-    except HFValidationError as err:
-        raise HubError(f"--space {space_id!r} is not a valid Space id ({err})") from None
-    if "/" not in space_id:
-        raise HubError(f"--space {space_id!r}: expected USER/NAME or ORGANIZATION/NAME")
+    """A well-formed `USER/NAME` Space id, checked before anything is built or pushed."""
+    from .sharing import check_repo_id
+
+    check_repo_id(space_id, "--space", "Space id")
 
 
 def _installed_requirements() -> list[str]:

@@ -135,17 +135,29 @@ def test_trainable_layers_policy(policy):
     assert ("gpt.tok_emb.weight" in names) == (policy == "all")
 
 
-def test_frozen_trunk_cache_is_exact(spam_csv, tmp_path):
-    """Cached and uncached runs end with the same weights; frozen weights stay untouched."""
+BOOK_RECIPE = ("--trainable_token_pos", "last", "--context_length", "longest_training_example")
+
+
+@pytest.mark.parametrize("knobs", [(), BOOK_RECIPE, (*BOOK_RECIPE, "--average_embeddings")])
+def test_frozen_trunk_cache_is_exact(spam_csv, tmp_path, knobs, caplog):
+    """Cached and uncached runs end with the same weights, for the flexible head and for the
+    book's fixed-position rows (whose trunk sees the padded rows); a second cached run with the
+    same frozen weights and data reuses the store and computes nothing."""
     weights = {}
-    for cache in ("true", "false"):
+    store = tmp_path / "store"
+    for cache in ("true", "false", "again"):
         out = tmp_path / f"cache-{cache}"
-        args = tiny_args(spam_csv, out, "--frozen_trunk_cache", cache, "--num_train_epochs", "2")
-        args += ["--config_overrides", TINY_NO_KEY_BIAS]
-        train(*parse(args + ["--save_strategy", "no"]))
+        args = tiny_args(spam_csv, out, *knobs, "--num_train_epochs", "2", "--trunk_cache_dir")
+        args += [str(store), "--frozen_trunk_cache", str(cache != "false").lower()]
+        args += ["--config_overrides", TINY_NO_KEY_BIAS, "--save_strategy", "no"]
+        with caplog.at_level("INFO", logger="hf_spam.features"):
+            train(*parse(args))
         weights[cache] = load_file(out / "model.safetensors")
+    assert "Trunk feature store: reusing" in caplog.text
+    assert len(list(store.iterdir())) == 1  # one fingerprint, built once
     for key, value in weights["true"].items():
         torch.testing.assert_close(value, weights["false"][key], atol=1e-5, rtol=0, msg=key)
+        torch.testing.assert_close(value, weights["again"][key], atol=0, rtol=0, msg=key)
 
 
 def test_book_defaults():
