@@ -119,16 +119,23 @@ def _read_table(path: Path, text_column: str) -> list[str]:
             reason = _reason(err.__cause__ or err, line=-1)
             raise DataError(f"{path}: cannot be read as {builder.upper()} ({reason})") from None
     if text_column not in loaded.column_names:
-        found = ", ".join(repr(name) for name in loaded.column_names) or "no columns"
-        raise DataError(f"{path}: no column {text_column!r} (found {found}); set --text_column")
+        _no_column(path, text_column, loaded.column_names)
     texts = loaded[text_column]
-    for number, text in enumerate(texts, start=1):
-        if text is not None and not isinstance(text, str):
-            raise DataError(
-                f"{path}, row {number}: column {text_column!r} holds {type(text).__name__}, "
-                "not text"
-            )
-    return [text or "" for text in texts]
+    return [_text_cell(text, path, row, text_column) for row, text in enumerate(texts, start=1)]
+
+
+def _no_column(path: Path, text_column: str, found: list[str]) -> None:
+    names = ", ".join(repr(name) for name in found) or "no columns"
+    raise DataError(f"{path}: no column {text_column!r} (found {names}); set --text_column")
+
+
+def _text_cell(text: Any, path: Path, row: int, text_column: str) -> str:
+    """A cell as a text: empty for a missing value, an error naming the row for a non-text."""
+    if text is not None and not isinstance(text, str):
+        raise DataError(
+            f"{path}, row {row}: column {text_column!r} holds {type(text).__name__}, not text"
+        )
+    return text or ""
 
 
 def read_texts(
@@ -225,50 +232,40 @@ def _file_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def _jsonl_texts(path: Path, text_column: str) -> Iterator[str]:
-    for number, line in _file_lines(path):
+    """The `text_column` field of each record; the first record must have it (as a table must
+    have the column), later ones without it are empty texts (as `load_dataset` reads them)."""
+    for row, (number, line) in enumerate(_file_lines(path), start=1):
         record = _json_record(line, path, number)
-        if text_column not in record:
-            found = ", ".join(repr(key) for key in record) or "no fields"
-            raise DataError(
-                f"{path}, line {number}: no field {text_column!r} (found {found}); set --text_column"
-            )
-        text = record[text_column]
-        if text is not None and not isinstance(text, str):
-            raise DataError(
-                f"{path}, line {number}: field {text_column!r} holds {type(text).__name__}, "
-                "not text"
-            )
-        yield text or ""
+        if row == 1 and text_column not in record:
+            _no_column(path, text_column, list(record))
+        yield _text_cell(record.get(text_column), path, row, text_column)
 
 
 def _csv_texts(path: Path, text_column: str) -> Iterator[str]:
     """The `text_column` of a CSV/TSV file, row by row; the header is checked before the first
-    text is asked for, so a wrong --text_column fails before any model work."""
-    handle = open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the generator
-    reader = csv.reader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    text is asked for, so a wrong --text_column fails before any model work. Lines are decoded
+    one by one (`_lines`), so a non-UTF-8 line is named exactly."""
+    handle = open(path, "rb")  # noqa: SIM115 - closed by the generator below
+    reader = csv.reader(_lines(handle, str(path)), delimiter="\t" if path.suffix == ".tsv" else ",")
     try:
         header = next(reader, [])
-    except (UnicodeError, csv.Error) as err:
+        if text_column not in header:
+            _no_column(path, text_column, header)
+    except BaseException:
         handle.close()
-        raise DataError(f"{path}: cannot be read as CSV ({err})") from None
-    if text_column not in header:
-        handle.close()
-        found = ", ".join(repr(name) for name in header) or "no columns"
-        raise DataError(f"{path}: no column {text_column!r} (found {found}); set --text_column")
-    column = header.index(text_column)
+        raise
 
     def rows() -> Iterator[str]:
+        column = header.index(text_column)
         with handle:
-            try:
-                for row in reader:
-                    if row:  # blank lines are not rows (as pandas reads them)
-                        yield row[column] if column < len(row) else ""
-            except UnicodeError:
-                raise DataError(
-                    f"{path}, line {reader.line_num + 1}: not UTF-8 text (binary input?)"
-                ) from None
-            except csv.Error as err:
-                raise DataError(f"{path}, line {reader.line_num}: {err}") from None
+            for row in reader:
+                if len(row) > len(header):  # pandas refuses these; a short row is padded
+                    raise DataError(
+                        f"{path}: cannot be read as CSV (line {reader.line_num}: expected "
+                        f"{len(header)} fields, saw {len(row)})"
+                    )
+                if row:  # blank lines are not rows (as pandas reads them)
+                    yield row[column] if column < len(row) else ""
 
     return rows()
 
