@@ -1,28 +1,25 @@
 """Use a trained classifier: load it by folder or Hub id, classify texts, read and write them.
 
-Everything goes through transformers' `pipeline("text-classification")`, so a saved folder behaves
+Single texts go through transformers' `pipeline("text-classification")`, so a saved folder behaves
 here as it does for anyone who downloads it. Around it: checks that name the file at fault before
-anything loads, every class's score per text, a progress bar, and `hf-spam predict`'s files.
+anything loads, every class's score per text, a progress bar. Many texts take the bulk path
+(`hf_spam.bulk`); files are read and written by `hf_spam.prediction_files`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
-import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from transformers import Pipeline, pipeline
 
 from .constants import SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME
 from .errors import DataError, ModelLoadError, UsageError
-from .files import check_model_folder, read_config, read_json, write_text
+from .files import check_model_folder, read_config, read_json
+from .prediction_files import PREDICTION_FORMATS, _reason, read_texts, write_predictions
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -46,11 +43,8 @@ __all__ = [
 DEFAULT_BATCH_SIZE = 16
 #: Inputs longer than this many texts get a progress bar.
 PROGRESS_THRESHOLD = 64
-PREDICTION_FORMATS = (".jsonl", ".csv")
 #: The classification head's weight in a saved GPTForSequenceClassification: (num_labels, emb_dim).
 HEAD_WEIGHT = "out_head.weight"
-#: --input suffixes read with `datasets.load_dataset` (the rules of hf_spam.data's files).
-TABLE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json"}
 
 
 @dataclass
@@ -77,12 +71,6 @@ class InferenceArguments:
     def __post_init__(self) -> None:
         check_batch_size(self.batch_size)
         check_device(self.device)
-
-
-def _reason(err: BaseException, line: int = 0) -> str:
-    """One line of an exception's message (libraries' messages run over several lines)."""
-    lines = [text for text in str(err).strip().splitlines() if text.strip()]
-    return lines[line].strip() if lines else type(err).__name__
 
 
 def check_batch_size(batch_size: Any) -> int:
@@ -298,153 +286,6 @@ def classify(
         tqdm(stream, total=len(texts), desc="Classifying", unit="text", disable=not show)
     )
     return predictions_from_outputs(texts, outputs, label_names(classifier.model.config))
-
-
-# --------------------------------------------------------------------------------------------
-# Reading texts, writing predictions
-# --------------------------------------------------------------------------------------------
-
-
-def _lines(chunks: Iterable[str | bytes], where: str) -> Iterator[str]:
-    """Lines as text, each checked to be UTF-8, so a binary file fails naming the line."""
-    for number, chunk in enumerate(chunks, start=1):
-        try:
-            line = chunk.decode("utf-8") if isinstance(chunk, bytes) else chunk
-            line.encode("utf-8")  # text decoded with surrogateescape still holds raw bytes
-        except UnicodeError:
-            raise DataError(f"{where}, line {number}: not UTF-8 text (binary input?)") from None
-        yield line
-
-
-def _read_lines(handle: TextIO | io.BufferedIOBase, where: str) -> list[str]:
-    """One text per line; blank lines (e.g. a trailing newline) are not texts. No parser is
-    needed for this, and standard input cannot be handed to `load_dataset`."""
-    source = getattr(handle, "buffer", handle)  # bytes where there are, to name a bad line
-    lines = _lines(source, where)
-    return [line.rstrip("\r\n") for line in lines if line.strip()]
-
-
-def _check_json_line(line: str, path: Path, number: int) -> None:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}, line {number}: not valid JSON ({err.msg})") from None
-    if not isinstance(record, dict):
-        raise DataError(
-            f"{path}, line {number}: expected a JSON object, got {type(record).__name__}"
-        )
-
-
-@contextmanager
-def _quiet_datasets() -> Iterator[None]:
-    """No progress bars or error logs from `load_dataset` while reading a small input file: a
-    failure is reported once, as a `DataError` naming the file."""
-    import datasets
-    from datasets.utils import logging as ds_logging
-
-    verbosity, bars_off = ds_logging.get_verbosity(), datasets.are_progress_bars_disabled()
-    ds_logging.set_verbosity(ds_logging.CRITICAL + 1)
-    datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        ds_logging.set_verbosity(verbosity)
-        if not bars_off:
-            datasets.enable_progress_bars()
-
-
-def _read_table(path: Path, text_column: str) -> list[str]:
-    """The `text_column` of a CSV/TSV/JSON-lines file, read by `datasets.load_dataset` with the
-    rules of hf_spam.data's files (empty cells are empty texts, not NaN)."""
-    import tempfile
-
-    import datasets
-
-    suffix = path.suffix.lower()
-    builder = TABLE_BUILDERS[suffix]
-    kwargs: dict[str, Any] = {}
-    if builder == "csv":
-        kwargs = {"sep": "\t" if suffix == ".tsv" else ",", "keep_default_na": False}
-    # pyarrow's errors count rows from 0 and pandas' name no file: check the lines first.
-    with open(path, "rb") as handle:
-        for number, line in enumerate(_lines(handle, str(path)), start=1):
-            if suffix == ".jsonl" and line.strip():
-                _check_json_line(line, path, number)
-    with tempfile.TemporaryDirectory(prefix="hf_spam-predict-") as cache, _quiet_datasets():
-        try:
-            loaded = datasets.load_dataset(
-                builder,
-                data_files={"input": str(path)},
-                cache_dir=cache,
-                keep_in_memory=True,
-                **kwargs,
-            )["input"]
-        except Exception as err:  # noqa: BLE001 - pyarrow/pandas errors without the file name
-            reason = _reason(err.__cause__ or err, line=-1)
-            raise DataError(f"{path}: cannot be read as {builder.upper()} ({reason})") from None
-    if text_column not in loaded.column_names:
-        found = ", ".join(repr(name) for name in loaded.column_names) or "no columns"
-        raise DataError(f"{path}: no column {text_column!r} (found {found}); set --text_column")
-    texts = loaded[text_column]
-    for number, text in enumerate(texts, start=1):
-        if text is not None and not isinstance(text, str):
-            raise DataError(
-                f"{path}, row {number}: column {text_column!r} holds {type(text).__name__}, "
-                "not text"
-            )
-    return [text or "" for text in texts]
-
-
-def read_texts(
-    path: str | os.PathLike, *, text_column: str = "text", stdin: TextIO | None = None
-) -> list[str]:
-    """Texts from a file: CSV/TSV (column `text_column`), JSON lines (field `text_column`), or
-    any other file (and `-`, standard input) as one text per line."""
-    if str(path) == "-":
-        return _read_lines(stdin or sys.stdin, "stdin")
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    if path.suffix.lower() in TABLE_BUILDERS:
-        return _read_table(path, text_column)
-    with open(path, "rb") as handle:
-        return _read_lines(handle, str(path))
-
-
-def write_predictions(
-    predictions: Sequence[Prediction],
-    path: str | os.PathLike,
-    *,
-    references: Sequence[str] | None = None,
-) -> Path:
-    """Write predictions as JSON lines (`.jsonl`) or CSV (`.csv`, one `score_<label>` column per
-    class), atomically; `references` (true labels, in evaluation) add a `reference` field."""
-    path = Path(path)
-    records = [p.to_dict() for p in predictions]
-    if references is not None:
-        for record, reference in zip(records, references, strict=True):
-            record["reference"] = reference
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-    elif suffix == ".csv":
-        labels = list(records[0]["scores"]) if records else []
-        columns = ["text", "label", "score"] + (["reference"] if references is not None else [])
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow([*columns, *(f"score_{label}" for label in labels)])
-        for record in records:
-            scores = record["scores"]
-            writer.writerow([*(record[c] for c in columns), *(scores[label] for label in labels)])
-        text = buffer.getvalue()
-    else:
-        raise ValueError(
-            f"{path}: unknown output format; use one of {', '.join(PREDICTION_FORMATS)}"
-        )
-    try:
-        return write_text(path, text)
-    except OSError as err:  # a full disk or a file-size limit: name the file the user asked for
-        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
 
 
 def one_line(text: str, width: int = 70) -> str:

@@ -385,15 +385,17 @@ def test_output_that_exists_is_kept(paths, capsys):
 
 
 def test_full_disk_while_writing_names_the_file(paths, capsys, monkeypatch):
-    def full(path, text):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    class FullDisk(io.StringIO):  # the temporary file beside the output, on a full disk
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("hf_spam.inference.write_text", full)
+    monkeypatch.setattr("hf_spam.prediction_files.open", lambda *a, **k: FullDisk(), raising=False)
     out = paths.out("full.jsonl")
     assert main(["predict", "--model", str(paths.model), "--output", str(out), "hi"]) == FAILURE
     err = _one_error_line(capsys.readouterr().err)
     assert err == f"error: {out}: no space left on the device; free some space and run again\n"
     assert not out.exists()
+    assert not list(out.parent.glob(f".{out.name}.*"))  # nor its temporary file
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root is not refused by file permissions")

@@ -8,25 +8,24 @@
 Texts come from the arguments, else from --input (CSV/TSV column --text_column, JSON lines field
 --text_column, any other file one text per line, `-` for stdin), else one per line on stdin.
 Prints a table (label, score, text) or writes --output as JSON lines or CSV, by its extension.
+
+Texts take the bulk path (`hf_spam.bulk`): read lazily, tokenized and run in length-sorted
+batches of --batch_size, --window_size texts at a time, predictions written as they come, so a
+file of millions of lines runs in constant memory. `--use_pipeline` sends them through
+`pipeline()` text by text instead (the same results, slower; for comparison).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import OutputExistsError, UsageError
-from ..inference import (
-    PREDICTION_FORMATS,
-    InferenceArguments,
-    Prediction,
-    classify,
-    load_classifier,
-    one_line,
-    read_texts,
-    write_predictions,
-)
+from ..bulk import DEFAULT_WINDOW_SIZE, check_window_size, classify_bulk
+from ..errors import DataError, OutputExistsError, UsageError
+from ..inference import InferenceArguments, Prediction, classify, load_classifier, one_line
+from ..prediction_files import PREDICTION_FORMATS, iter_texts, write_predictions
 from ..reporting import format_table
 from .arguments import ArgumentParser, parser_for
 
@@ -56,8 +55,20 @@ class PredictArguments:
         default=None,
         metadata={"help": "Show a progress bar (default: when there are more than 64 texts)."},
     )
+    use_pipeline: bool = field(
+        default=False,
+        metadata={
+            "help": "Classify through pipeline() text by text (same results, slower; for "
+            "comparison) instead of the bulk path."
+        },
+    )
+    window_size: int = field(
+        default=DEFAULT_WINDOW_SIZE,
+        metadata={"help": "Texts read, length-sorted and written at a time on the bulk path."},
+    )
 
     def __post_init__(self) -> None:
+        check_window_size(self.window_size)
         if self.output is None:
             return
         path = Path(self.output)
@@ -77,18 +88,28 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def _gather_texts(args: PredictArguments, texts: list[str]) -> list[str]:
+def _text_source(args: PredictArguments, texts: list[str]) -> Iterable[str]:
+    """The texts to classify: the arguments, else --input or stdin read lazily (a missing file or
+    column fails here, before the model loads)."""
     if texts and args.input:
         raise UsageError("give texts as arguments or --input, not both")
     if not texts and not args.input and sys.stdin.isatty():
         raise UsageError("no texts: give them as arguments, with --input FILE, or on stdin")
-    if not texts:
-        texts = read_texts(args.input or "-", text_column=args.text_column)
-    if not texts:
-        from ..errors import DataError
+    return texts or iter_texts(args.input or "-", text_column=args.text_column)
 
-        raise DataError(f"no texts in {args.input or 'stdin'}")
-    return texts
+
+class _Counted:
+    """Passes predictions through, counting them; none at all is an error (an empty input)."""
+
+    def __init__(self, predictions: Iterable[Prediction], source: str) -> None:
+        self.predictions, self.source, self.count = predictions, source, 0
+
+    def __iter__(self) -> Iterator[Prediction]:
+        for prediction in self.predictions:
+            self.count += 1
+            yield prediction
+        if not self.count:
+            raise DataError(f"no texts in {self.source}")
 
 
 def format_predictions(predictions: list[Prediction], *, width: int = 70) -> str:
@@ -100,14 +121,25 @@ def format_predictions(predictions: list[Prediction], *, width: int = 70) -> str
 
 def run(argv: list[str]) -> int:
     args, inference_args, positional = build_parser().parse(argv)
-    texts = _gather_texts(args, positional.texts)
+    texts = _text_source(args, positional.texts)
     classifier = load_classifier(args.model, **asdict(inference_args))
-    predictions = classify(
-        classifier, texts, batch_size=inference_args.batch_size, progress=args.progress
-    )
-    if args.output:
-        write_predictions(predictions, args.output)
-        print(f"Wrote {len(predictions)} predictions to {args.output}")
+    batch_size = inference_args.batch_size
+    if args.use_pipeline:
+        texts = list(texts)
+        predictions = classify(classifier, texts, batch_size=batch_size, progress=args.progress)
     else:
-        print(format_predictions(predictions))
+        predictions = classify_bulk(
+            classifier.model,
+            classifier.tokenizer,
+            texts,
+            batch_size=batch_size,
+            window_size=args.window_size,
+            progress=args.progress,
+        )
+    counted = _Counted(predictions, args.input or "stdin")
+    if args.output:  # streamed to a file beside --output, renamed into place when complete
+        write_predictions(counted, args.output)
+        print(f"Wrote {counted.count} predictions to {args.output}")
+    else:
+        print(format_predictions(list(counted)))
     return 0
