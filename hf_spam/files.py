@@ -113,6 +113,22 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
         ) from None
 
 
+def json_object_line(line: str, path: str | os.PathLike, number: int, expected: str = "") -> dict:
+    """One line of a JSON-lines file as a dict, or a `DataError` naming the file and the line
+    (Arrow's and pandas' JSON readers name neither)."""
+    from .errors import DataError
+
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}, line {number}: not valid JSON ({err.msg})") from None
+    if not isinstance(record, dict):
+        raise DataError(
+            f"{path}, line {number}: expected a JSON object{expected}, got {type(record).__name__}"
+        )
+    return record
+
+
 def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     """A model folder's `config.json` as a dict (the one place it is read without transformers)."""
     config = read_json(Path(folder) / CONFIG_NAME, "model configuration")
@@ -152,6 +168,7 @@ __all__ = [
     "atomic_output_dir",
     "check_model_folder",
     "check_output_dir",
+    "json_object_line",
     "read_config",
     "read_json",
     "replace_dir",

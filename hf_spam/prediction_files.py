@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import DataError
+from .files import json_object_line
 
 if TYPE_CHECKING:
     from .inference import Prediction
@@ -61,18 +62,6 @@ def _read_lines(handle: TextIO | io.BufferedIOBase, where: str) -> list[str]:
     return [line for _, line in _numbered_lines(handle, where)]
 
 
-def _json_record(line: str, path: Path, number: int) -> dict[str, Any]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}, line {number}: not valid JSON ({err.msg})") from None
-    if not isinstance(record, dict):
-        raise DataError(
-            f"{path}, line {number}: expected a JSON object, got {type(record).__name__}"
-        )
-    return record
-
-
 @contextmanager
 def _quiet_datasets() -> Iterator[None]:
     """No progress bars or error logs from `load_dataset` while reading a small input file: a
@@ -105,7 +94,7 @@ def _read_table(path: Path, text_column: str) -> list[str]:
     with open(path, "rb") as handle:
         for number, line in enumerate(_lines(handle, str(path)), start=1):
             if suffix == ".jsonl" and line.strip():
-                _json_record(line, path, number)
+                json_object_line(line, path, number)
     with tempfile.TemporaryDirectory(prefix="hf_spam-predict-") as cache, _quiet_datasets():
         try:
             loaded = datasets.load_dataset(
@@ -235,7 +224,7 @@ def _jsonl_texts(path: Path, text_column: str) -> Iterator[str]:
     """The `text_column` field of each record; the first record must have it (as a table must
     have the column), later ones without it are empty texts (as `load_dataset` reads them)."""
     for row, (number, line) in enumerate(_file_lines(path), start=1):
-        record = _json_record(line, path, number)
+        record = json_object_line(line, path, number)
         if row == 1 and text_column not in record:
             _no_column(path, text_column, list(record))
         yield _text_cell(record.get(text_column), path, row, text_column)

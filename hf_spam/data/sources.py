@@ -12,7 +12,6 @@ import codecs
 import csv
 import hashlib
 import io
-import json
 import os
 import tempfile
 import zipfile
@@ -27,6 +26,7 @@ from transformers.utils import logging
 
 from ..constants import SMS_SPAM_HUB_ID
 from ..errors import DataError
+from ..files import json_object_line
 from .arguments import DataArguments
 
 logger = logging.get_logger(__name__)
@@ -138,15 +138,7 @@ def _check_json_lines(path: Path) -> None:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(value, dict):
-                raise DataError(
-                    f"{path}, line {number}: expected a JSON object with the text and label, "
-                    f"got {type(value).__name__}"
-                )
+            json_object_line(line, path, number, " with the text and label")
 
 
 def _check_parquet(path: Path) -> None:
