@@ -57,7 +57,9 @@ def atomic_output_dir(
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(err, OSError) and err.filename:  # name the file at its destination
-            err.filename, err.filename2 = (_moved(f, tmp, path) for f in (err.filename, err.filename2))
+            err.filename, err.filename2 = (
+                _moved(f, tmp, path) for f in (err.filename, err.filename2)
+            )
         raise
     replace_dir(tmp, path)
 

@@ -26,9 +26,8 @@ import pytest
 from conftest import ROOT, save_gpt2_checkpoint, write_spam_fixture
 from helpers import random_model
 
-from hf_spam import cli
+from hf_spam import GPTConfig, GPTForSequenceClassification, cli
 from hf_spam.cli import describe, main
-from hf_spam import GPTConfig, GPTForSequenceClassification
 from hf_spam.data import DataArguments, prepare_data
 from hf_spam.errors import CheckpointError, DataError, ModelLoadError, UsageError
 from hf_spam.files import FINAL_STAGING

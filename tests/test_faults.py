@@ -316,7 +316,9 @@ def uninterrupted(spam_csv, tmp_path_factory) -> dict[str, torch.Tensor]:
 
 def _kill(spam_csv: Path, out: Path, moment: str) -> None:
     setup = KILLS[moment].format(staging=FINAL_STAGING)
-    script = KILLED_RUN.format(tests=str(ROOT / "tests"), setup=setup, argv=_run_args(spam_csv, out))
+    script = KILLED_RUN.format(
+        tests=str(ROOT / "tests"), setup=setup, argv=_run_args(spam_csv, out)
+    )
     proc = _child(script)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
 
