@@ -411,3 +411,25 @@ def test_an_interrupted_final_save_is_refused_by_loaders(tmp_path):
     shutil.copy(folder / "config.json", folder / FINAL_STAGING / "config.json")
     with pytest.raises(ModelLoadError, match="stopped while saving it"):
         check_model_folder(folder)
+
+
+# ------------------------------------------------------------------------------------------------
+# Input a real process gets that the in-process suite only imitates
+# ------------------------------------------------------------------------------------------------
+
+
+def test_binary_bytes_on_real_stdin_give_one_line(tmp_path, tiktoken_available):
+    """The interpreter's own stdin decoding (strict UTF-8), not a test's wrapper around it."""
+    model = random_model(tmp_path / "model")
+    out = tmp_path / "predictions.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "hf_spam.cli", "predict", "--model", str(model), "--output",
+         str(out)],
+        input=b"fine\n\xff\xfe\x00\x81\n", env={**_env(), "PYTHONIOENCODING": "utf-8"},
+        capture_output=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert (
+        _error_line(proc.stderr.decode()) == "error: stdin, line 2: not UTF-8 text (binary input?)"
+    )
+    assert not out.exists() and not _leftovers(out)
