@@ -12,13 +12,21 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from .constants import CONFIG_NAME, TOKENIZER_FILES, WEIGHTS_FILES
-from .errors import ModelLoadError, OutputExistsError
+from .errors import HfSpamError, ModelLoadError, OutputExistsError
+
+#: The staging folder of a run's final files inside its output folder (`outputs.py`): while it
+#: holds files the folder is being written (or the writer was killed), and is not a model yet.
+FINAL_STAGING = ".final-outputs.tmp"
+
+
+class OutputWriteError(HfSpamError, OSError):
+    """An output could not be written; its destination was left as it was."""
 
 
 def check_output_dir(path: str | os.PathLike, overwrite: bool, flag: str = "--output_dir") -> Path:
@@ -46,10 +54,53 @@ def atomic_output_dir(
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         yield tmp
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError) and err.filename:  # name the file at its destination
+            err.filename, err.filename2 = (
+                _moved(f, tmp, path) for f in (err.filename, err.filename2)
+            )
         raise
     replace_dir(tmp, path)
+
+
+def _moved(filename: Any, tmp: Path, path: Path) -> Any:
+    """`filename` under `path` if it lies under `tmp` (else unchanged)."""
+    if not filename:
+        return filename
+    try:
+        return str(path / Path(filename).relative_to(tmp))
+    except ValueError:
+        return filename
+
+
+def write_failure(err: BaseException) -> str | None:
+    """The reason if `err` is a failed write (full disk, file-size limit, permissions), else None.
+
+    safetensors reports its I/O errors as `SafetensorError("Error while serializing: I/O error:
+    ...")`, without errno or file name, so its message is read.
+    """
+    if isinstance(err, OSError) and not isinstance(err, HfSpamError):
+        return err.strerror or (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if type(err).__name__ == "SafetensorError" and "I/O error" in str(err):
+        return str(err).split("I/O error:", 1)[1].strip()
+    return None
+
+
+def writing(target: str | os.PathLike, write: Callable[[], Any], keeps: str | None = None) -> Any:
+    """Run `write`; any failure becomes one `OutputWriteError` line naming `target` (the file or
+    folder being written), whatever library did the writing. `keeps`: what is left as it was
+    (default: `target`'s folder keeps its previous outputs)."""
+    try:
+        return write()
+    except HfSpamError:
+        raise
+    except Exception as err:
+        reason = write_failure(err) or (str(err).strip().splitlines() or [""])[0]
+        reason = reason or type(err).__name__
+        target = Path(target)
+        kept = keeps or f"{target.parent} keeps its previous outputs"
+        raise OutputWriteError(f"{target}: could not be written ({reason}); {kept}") from err
 
 
 def replace_dir(source: Path, target: Path) -> None:
@@ -79,16 +130,19 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write a text file beside the target, then rename: readers see the old or the new file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
+    handle = tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        try:
+    )
+    try:
+        with handle:  # the last flush happens at close: a full disk can fail there too
             handle.write(text)
-        except BaseException:
-            handle.close()
+        os.replace(handle.name, path)
+    except BaseException as err:
+        with suppress(OSError):
             os.unlink(handle.name)
-            raise
-    os.replace(handle.name, path)
+        if isinstance(err, OSError) and err.filename in (None, handle.name):
+            err.filename = str(path)  # the file the user asked for, not the temporary one
+        raise
     return path
 
 
@@ -146,6 +200,11 @@ def check_model_folder(path: str | os.PathLike, *, tokenizer: bool = True) -> Pa
     path = Path(path).expanduser()
     if not path.is_dir():
         raise ModelLoadError(f"{path}: not a folder; expected a saved model folder")
+    if any((path / FINAL_STAGING).glob("*")):
+        raise ModelLoadError(
+            f"{path} is not a complete model folder: its run was stopped while saving it (files "
+            f"left in {FINAL_STAGING}); train again with --resume_from_checkpoint last"
+        )
     missing = []
     if not (path / CONFIG_NAME).is_file():
         missing.append(f"{CONFIG_NAME} (the model configuration)")
@@ -165,6 +224,8 @@ def check_model_folder(path: str | os.PathLike, *, tokenizer: bool = True) -> Pa
 
 
 __all__ = [
+    "FINAL_STAGING",
+    "OutputWriteError",
     "atomic_output_dir",
     "check_model_folder",
     "check_output_dir",
@@ -172,6 +233,8 @@ __all__ = [
     "read_config",
     "read_json",
     "replace_dir",
+    "write_failure",
     "write_json",
     "write_text",
+    "writing",
 ]

@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ from transformers import Trainer
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .constants import EXAMPLES_FILE, SAFETENSORS_NAME, SPLITS, TIMING_SUFFIXES
-from .errors import HfSpamError, UsageError
+from .errors import UsageError
+from .files import FINAL_STAGING, OutputWriteError, writing
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +34,6 @@ _CHECKPOINT_WEIGHTS = (
     "model.safetensors.index.json",
     "adapter_model.safetensors",
 )
-
-
-class OutputWriteError(HfSpamError, OSError):
-    """A final output could not be written; the output folder was left as it was."""
 
 
 def _readable(path: Path) -> bool:
@@ -89,20 +86,6 @@ def resolve_checkpoint(resume: str | None, output_dir: Path) -> str | None:
     raise UsageError(f"--resume_from_checkpoint {resume}: no complete checkpoint in {output_dir}")
 
 
-def _writing(target: Path, write: Callable[[], Any]) -> Any:
-    """Run `write`; any failure becomes one line naming the file that was being written."""
-    try:
-        return write()
-    except HfSpamError:
-        raise
-    except Exception as err:
-        reason = getattr(err, "strerror", None) or (str(err).strip().splitlines() or [""])[0]
-        raise OutputWriteError(
-            f"{target}: could not be written ({reason or type(err).__name__}); "
-            f"{target.parent} keeps its previous outputs"
-        ) from err
-
-
 def save_final_outputs(
     trainer: Trainer,
     card: Any,
@@ -119,48 +102,48 @@ def save_final_outputs(
     from .reporting import plot_confusion_matrix, plot_training_curves
 
     output_dir = Path(trainer.args.output_dir)
-    staging = output_dir / ".final-outputs.tmp"  # the same path on every process
+    staging = output_dir / FINAL_STAGING  # the same path on every process
     main = trainer.is_world_process_zero()
     if main:
         shutil.rmtree(staging, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     try:
-        _writing(output_dir / SAFETENSORS_NAME, lambda: trainer.save_model(str(staging)))
+        writing(output_dir / SAFETENSORS_NAME, lambda: trainer.save_model(str(staging)))
         if not main:
             return []
-        _writing(
+        writing(
             output_dir / "all_results.json",
             lambda: write_json(
                 staging / "all_results.json", {**metrics, "confusion_matrix": dict(confusion)}
             ),
         )
-        _writing(
+        writing(
             output_dir / "trainer_state.json",
             lambda: trainer.state.save_to_json(str(staging / "trainer_state.json")),
         )
         args = trainer.args
         per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps
-        _writing(
+        writing(
             output_dir / "loss-plot.png",
             lambda: plot_training_curves(
                 trainer.state.log_history, staging, examples_per_step=per_step * args.world_size
             ),
         )
-        _writing(
+        writing(
             output_dir / "confusion-matrix.png",
             lambda: plot_confusion_matrix(
                 confusion["test"], card.labels, staging / "confusion-matrix.png", "Test split"
             ),
         )
         if examples:  # what `hf-spam demo` and a Space offer to try first
-            _writing(
+            writing(
                 output_dir / EXAMPLES_FILE,
                 lambda: write_json(staging / EXAMPLES_FILE, examples),
             )
         # Kept so the card can be rendered again, e.g. with the Hub repo id when pushing.
-        _writing(output_dir / "card_context.json", lambda: card.save(staging))
+        writing(output_dir / "card_context.json", lambda: card.save(staging))
         shown = dataclasses.replace(card, repo_id=card.repo_id or output_dir.as_posix())
-        _writing(
+        writing(
             output_dir / "README.md",
             lambda: render_model_card(None, staging / "README.md", context=shown),
         )
@@ -168,9 +151,12 @@ def save_final_outputs(
         if main:
             shutil.rmtree(staging, ignore_errors=True)
         raise
-    # Renames within one folder: they cannot run out of space. The card goes last: its presence
-    # marks a finished folder.
+    # Renames within one folder: they cannot run out of space. A kill between them must not
+    # leave a folder that looks finished: an old card goes first, the new one last (its presence
+    # marks a finished folder), and the staging folder holds files until then (`check_model_folder`
+    # refuses such a folder; the next run's save removes what is left of it).
     names = sorted(p.name for p in staging.iterdir() if p.name != "README.md") + ["README.md"]
+    (output_dir / "README.md").unlink(missing_ok=True)
     for name in names:
         os.replace(staging / name, output_dir / name)
     staging.rmdir()

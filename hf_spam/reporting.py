@@ -152,8 +152,20 @@ def _plot_curves(
         ax2.set_xlim(low * per_epoch, high * per_epoch)
         ax2.set_xlabel(axis_label)
     fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def _save_figure(fig: Any, path: Path) -> Path:
+    """`fig` as `path`; a failed write (full disk) names the file and leaves no partial PNG
+    (Pillow's errors name neither)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=_DPI)
+    try:
+        fig.savefig(path, dpi=_DPI)
+    except OSError as err:
+        path.unlink(missing_ok=True)
+        if err.errno is not None and not err.filename:
+            err.filename = str(path)
+        raise
     return path
 
 
@@ -232,10 +244,7 @@ def plot_confusion_matrix(
         color = "white" if count > threshold else "black"
         ax.text(column, row, str(count), ha="center", va="center", color=color)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=_DPI)
-    return path
+    return _save_figure(fig, Path(path))
 
 
 def per_class_table(metrics: Mapping[str, Any], *, markdown: bool = True) -> str | None:

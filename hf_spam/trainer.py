@@ -202,15 +202,30 @@ def open_trunk_cache(trainer: Trainer, dataset: Any, start_block: int, model_arg
     """The trunk feature store of `dataset` for this run (built once, reused by later runs), or
     None when the disk cannot hold it (`open_trunk_store` says so in the log)."""
     from .features import open_trunk_store
+    from .files import write_failure
 
     model = trainer.accelerator.unwrap_model(trainer.model)
-    return open_trunk_store(
-        model,
-        trunk_view(model, dataset),
-        start_block,
-        model_args.trunk_cache_dir,
-        disable_tqdm=trainer.args.disable_tqdm,
-    )
+    try:
+        return open_trunk_store(
+            model,
+            trunk_view(model, dataset),
+            start_block,
+            model_args.trunk_cache_dir,
+            disable_tqdm=trainer.args.disable_tqdm,
+        )
+    except Exception as err:
+        reason = write_failure(err)
+        # One process can fall back alone (the store is removed); ranks must agree, so a
+        # multi-process run stops instead.
+        if reason is None or trainer.args.world_size > 1:
+            raise
+        logger.warning(
+            "Trunk feature store off: it could not be written (%s) under %s; the frozen blocks "
+            "will run in every epoch (free space or pass --trunk_cache_dir elsewhere)",
+            reason,
+            model_args.trunk_cache_dir or "the default cache folder",
+        )
+        return None
 
 
 def frozen_trunk_start(model: GPTForSequenceClassification, model_args: Any) -> int | None:

@@ -315,6 +315,10 @@ def check_model_arguments(model_args: ModelArguments) -> None:
             f"--config_overrides: n_heads ({shape['n_heads']}) must divide emb_dim "
             f"({shape['emb_dim']})"
         )
+    try:  # every other field GPTConfig checks (sizes, drop_rate, ...), before any work
+        GPTConfig(**{**parse_config_overrides(model_args.config_overrides), **shape})
+    except ValueError as err:
+        raise TrainingSetupError(f"--config_overrides: {err}") from None
 
 
 def validate_arguments(

@@ -26,9 +26,11 @@ import pytest
 from conftest import ROOT, save_gpt2_checkpoint, write_spam_fixture
 from helpers import random_model
 
-from hf_spam import cli
+from hf_spam import GPTConfig, GPTForSequenceClassification, cli
 from hf_spam.cli import describe, main
-from hf_spam.errors import DataError, ModelLoadError, UsageError
+from hf_spam.data import DataArguments, prepare_data
+from hf_spam.errors import CheckpointError, DataError, ModelLoadError, UsageError
+from hf_spam.files import FINAL_STAGING
 from hf_spam.inference import InferenceArguments, classify, load_classifier, read_texts
 
 USAGE, FAILURE = 2, 1
@@ -119,6 +121,14 @@ def _only_pickle(folder: Path) -> None:
 def _index_without_weight_map(folder: Path) -> None:
     (folder / "model.safetensors.index.json").write_text('{"metadata": {}}')
     (folder / "model.safetensors").unlink()
+
+
+def _stopped_while_saving(folder: Path) -> None:
+    """A run killed while moving its final files into place: some arrived, the rest (and the
+    card) are still in the staging folder."""
+    staging = folder / FINAL_STAGING
+    staging.mkdir()
+    (folder / "tokenizer.json").rename(staging / "tokenizer.json")
 
 
 def _checkpoint_copy(p: Paths, name: str, change: Callable[[Path], object]) -> Path:
@@ -214,6 +224,8 @@ CASES = [
     ("predict-index-without-weight-map", FAILURE,
      "model.safetensors.index.json: no 'weight_map'",
      lambda p: predict_model(p, p.copy_model("index", _index_without_weight_map), "idx")),
+    ("predict-model-stopped-while-saving", FAILURE, "its run was stopped while saving it",
+     lambda p: predict_model(p, p.copy_model("stopped", _stopped_while_saving), "stopped")),
     ("predict-hub-offline", FAILURE, "pass a local path",
      lambda p: predict_model(p, Path("nobody/no-such-model"), "hub")),
     # --- evaluate
@@ -316,7 +328,70 @@ CASES = [
     ("train-config-overrides", USAGE, "config_overrides: 'emb=3' is not FIELD=VALUE",
      lambda p: (["train", "--dataset", p.csv, "--init", "random", "--config_overrides", "emb=3",
                  "--output_dir", p.out("tr7")], p.out("tr7"), None)),
+    ("train-learning-rate-negative", USAGE, "--learning_rate must be > 0, got -1.0",
+     lambda p: (["train", "--learning_rate", "-1", "--output_dir", p.out("tr8")],
+                p.out("tr8"), None)),
+    ("train-batch-size-0", USAGE, "--per_device_train_batch_size must be at least 1, got 0",
+     lambda p: (["train", "--per_device_train_batch_size", "0", "--output_dir", p.out("tr9")],
+                p.out("tr9"), None)),
+    ("train-gradient-accumulation-0", USAGE, "--gradient_accumulation_steps must be at least 1",
+     lambda p: (["train", "--gradient_accumulation_steps", "0", "--output_dir", p.out("tr10")],
+                p.out("tr10"), None)),
+    # No --dataset: the default (the UCI download, offline here) is never reached.
+    ("train-zero-epochs", USAGE, "--num_train_epochs must be > 0 (or --max_steps > 0), got 0.0: "
+     "the run would train nothing",
+     lambda p: (["train", "--num_train_epochs", "0", "--output_dir", p.out("tr11")],
+                p.out("tr11"), None)),
+    ("train-resume-missing-folder", USAGE, "no-checkpoint: no such folder",
+     lambda p: (["train", "--resume_from_checkpoint", p.root / "no-checkpoint", "--output_dir",
+                 p.out("tr12")], p.out("tr12"), None)),
+    ("train-resume-incomplete", USAGE, "is not a complete checkpoint: missing or unreadable",
+     lambda p: (["train", "--resume_from_checkpoint", p.busy("checkpoint-7"), "--output_dir",
+                 p.out("tr13")], p.out("tr13"), None)),
+    ("train-heads-do-not-divide", USAGE, "--config_overrides: n_heads (4) must divide emb_dim (30)",
+     lambda p: (["train", "--init", "random", "--config_overrides", "emb_dim=30,n_heads=4",
+                 "--output_dir", p.out("tr14")], p.out("tr14"), None)),
+    ("train-zero-layers", USAGE, "--config_overrides: n_layers must be at least 1, got 0",
+     lambda p: (["train", "--init", "random", "--config_overrides", "n_layers=0",
+                 "--output_dir", p.out("tr15")], p.out("tr15"), None)),
+    ("train-busy-output", USAGE, "exists and is not empty; pass --overwrite_output_dir",
+     lambda p: (["train", "--dataset", p.csv, "--output_dir", p.busy("train")], None, None)),
+    ("train-token-pos-without-length", USAGE, "--trainable_token_pos last reads a fixed position "
+     "of padded texts: add --context_length",
+     lambda p: (["train", "--dataset", p.csv, "--trainable_token_pos", "last", "--output_dir",
+                 p.out("tr16")], p.out("tr16"), None)),
+    ("train-no-padding-with-length", USAGE,
+     "--no_padding conflicts with --context_length longest_training_example",
+     lambda p: (["train", "--dataset", p.csv, "--no_padding", "--context_length",
+                 "longest_training_example", "--output_dir", p.out("tr17")], p.out("tr17"), None)),
+    ("train-book-split-dedupe", USAGE, "--split book conflicts with --dedupe",
+     lambda p: (["train", "--split", "book", "--dedupe", "--output_dir", p.out("tr18")],
+                p.out("tr18"), None)),
+    ("train-dataset-missing", FAILURE, "nothere.csv: file not found",
+     lambda p: (["train", "--dataset", p.root / "nothere.csv", "--output_dir", p.out("tr19")],
+                p.out("tr19"), None)),
+    ("prepare-book-split-dedupe", USAGE, "--split book conflicts with --dedupe",
+     lambda p: (["prepare-data", "--split", "book", "--dedupe", "--save_to_disk", p.out("pd5")],
+                p.out("pd5"), None)),
+    # --- experiments and demo
+    ("experiments-row-99", USAGE, "--rows '99': the book's table has rows 1 to 19",
+     lambda p: (["experiments", "--rows", "99", "--output_dir", p.out("ex1")], p.out("ex1"), None)),
+    ("experiments-rows-not-numbers", USAGE, "--rows '1,x': expected numbers like 1,4,10",
+     lambda p: (["experiments", "--rows", "1,x", "--output_dir", p.out("ex2")], p.out("ex2"), None)),
+    ("experiments-bad-train-flag", USAGE, "--learning_rate must be > 0",
+     lambda p: (["experiments", "--rows", "1", "--learning_rate", "0", "--output_dir",
+                 p.out("ex3")], p.out("ex3"), None)),
+    ("demo-port-0", USAGE, "--port 0: expected a port number between 1 and 65535",
+     lambda p: (["demo", "--model", p.model, "--port", "0"], None, None)),
+    ("demo-model-missing", FAILURE, "no such model folder",
+     lambda p: (["demo", "--model", p.root / "no" / "model"], None, None)),
     # --- push
+    ("push-space-bad-id", FAILURE, "--space 'bad id!' is not a valid Space id", lambda p: (
+        ["push", "--model", p.model, "--repo_id", "me/spam", "--dry_run", "--space", "bad id!",
+         "--output_dir", p.out("pu4")], p.out("pu4"), None)),
+    ("push-interrupted-model", FAILURE, "its run was stopped while saving it", lambda p: (
+        ["push", "--model", p.copy_model("stopped", _stopped_while_saving), "--repo_id",
+         "me/spam", "--dry_run", "--output_dir", p.out("pu5")], p.out("pu5"), None)),
     ("push-no-token", FAILURE, "No Hugging Face token", lambda p: (
         ["push", "--model", p.model, "--repo_id", "me/spam"], None, None)),
     ("push-dry-run-bad-repo-id", FAILURE, "--repo_id 'bad id!'", lambda p: (
@@ -370,9 +445,9 @@ def test_bad_input_gives_one_line(paths, status, needle, build, capsys, monkeypa
 
 
 def test_cases_cover_every_command(paths):
-    assert len(CASES) >= 40
+    assert len(CASES) + len(_api_cases(paths)) >= 60
     commands = {str(build(paths)[0][0]) for *_, build in CASES}
-    assert {"predict", "evaluate", "convert", "prepare-data", "train", "push"} <= commands
+    assert set(cli.COMMANDS) - {"benchmark"} <= commands
 
 
 def test_output_that_exists_is_kept(paths, capsys):
@@ -461,6 +536,21 @@ def _api_cases(p: Paths):
         (DataError, "binary.txt, line 2", lambda: read_texts(p.root / "files" / "binary.txt")),
         (DataError, "text 2: expected a string, got NoneType",
          lambda: classify(load_classifier(p.model), ["ok", None])),
+        # GPTConfig travels to the Hub with the weights: it raises plain ValueErrors.
+        (ValueError, "emb_dim (30) must be divisible by n_heads (4)",
+         lambda: GPTConfig(emb_dim=30, n_heads=4)),
+        (ValueError, "n_heads must be at least 1, got 0", lambda: GPTConfig(n_heads=0)),
+        (ValueError, "drop_rate must be in [0, 1), got 1.5", lambda: GPTConfig(drop_rate=1.5)),
+        (FileNotFoundError, f"GPT-2 checkpoint not found: {p.root / 'no' / 'gpt2'} does not exist",
+         lambda: GPTForSequenceClassification.from_openai_gpt2(p.root / "no" / "gpt2")),
+        (CheckpointError, "only .safetensors checkpoints are read",
+         lambda: GPTForSequenceClassification.from_openai_gpt2(p.file("w.bin", b"pickle"))),
+        (UsageError, "--split_fractions 0.5,0.5,0.5: expected three positive numbers",
+         lambda: DataArguments(split_fractions="0.5,0.5,0.5")),
+        (DataError, "nothere.csv: file not found",
+         lambda: prepare_data(DataArguments(dataset=str(p.root / "nothere.csv")))),
+        (ModelLoadError, "its run was stopped while saving it",
+         lambda: load_classifier(p.copy_model("stopped", _stopped_while_saving))),
     ]  # fmt: skip
 
 
@@ -470,7 +560,7 @@ def test_python_api_raises_the_same_errors(paths):
         with pytest.raises(error) as info:
             call()
         status, message = describe(info.value)
-        assert status == info.value.exit_code
+        assert status == getattr(info.value, "exit_code", FAILURE)
         assert needle in message and "\n" not in message
 
 

@@ -46,7 +46,7 @@ def test_refuses_a_non_empty_target_before_any_work(
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     argv = ["--dataset", str(tmp_path / "missing.csv"), "--save_to_disk", str(out)]
-    assert script.main(argv) == 1
+    assert script.main(argv) == 2  # OutputExistsError: bad usage, found before the data is read
     err = capsys.readouterr().err
     assert "exists and is not empty; pass --overwrite" in err and err.count("\n") == 1
     assert (out / "keep.txt").read_text() == "mine"

@@ -80,7 +80,9 @@ def _is_offline(err: BaseException) -> bool:
 
 
 def _os_error(err: OSError) -> str:
-    where = f"{err.filename}: " if err.filename else ""
+    # A failed copy (shutil) names the source first; a write fails at its destination.
+    written = err.filename2 if err.errno in (errno.ENOSPC, errno.EFBIG) else None
+    where = f"{written or err.filename}: " if written or err.filename else ""
     reason = err.strerror or _first_line(str(err)) or type(err).__name__
     if err.errno == errno.ENOSPC:
         return f"{where}no space left on the device; free some space and run again"
@@ -111,7 +113,8 @@ def describe(err: BaseException) -> tuple[int, str]:
     if isinstance(err, OSError):
         return FAILURE_EXIT, _os_error(err)
     if type(err).__name__ == "SafetensorError":
-        return FAILURE_EXIT, f"unreadable safetensors weights: {_first_line(str(err))}"
+        verb = "could not write" if "serializ" in str(err) else "unreadable"
+        return FAILURE_EXIT, f"{verb} safetensors weights: {_first_line(str(err))}"
     message = _first_line(str(err))
     if isinstance(err, (ValueError, KeyError)) and "model type" in message:
         return FAILURE_EXIT, f"unknown model_type in config.json: {message}"

@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from ..constants import SAFETENSORS_NAME
 from ..errors import UsageError
-from ..files import atomic_output_dir, check_output_dir
+from ..files import atomic_output_dir, check_output_dir, writing
 from .arguments import parser_for
 
 HEADS = ("causal_lm", "classification")
@@ -67,13 +69,16 @@ def run(argv: list[str]) -> int:
     if args.head == "classification":
         names = args.label_names
         kwargs = {"num_labels": len(names), "id2label": dict(enumerate(names))}
-    with atomic_output_dir(args.output_dir, args.overwrite_output_dir) as tmp:
+    out = Path(args.output_dir)
+    kept = f"{out} is left as it was"
+    with atomic_output_dir(out, args.overwrite_output_dir) as tmp:
         model = heads[args.head].from_openai_gpt2(args.source, **kwargs)
-        model.save_pretrained(tmp)
+        writing(out / SAFETENSORS_NAME, lambda: model.save_pretrained(tmp), kept)
         if args.with_tokenizer:
             from ..data import get_tokenizer
 
-            get_tokenizer(model.config.context_length).save_pretrained(tmp)
+            tokenizer = get_tokenizer(model.config.context_length)
+            writing(out / "tokenizer.json", lambda: tokenizer.save_pretrained(tmp), kept)
     print(
         f"Wrote {type(model).__name__} ({model.num_parameters():,} parameters, "
         f"{model.config.n_layers} blocks, emb_dim {model.config.emb_dim}) to {args.output_dir}"

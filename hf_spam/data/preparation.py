@@ -15,7 +15,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from ..errors import UsageError
-from ..files import atomic_output_dir, check_output_dir
+from ..files import atomic_output_dir, check_output_dir, writing
 from .arguments import DataArguments
 from .cleaning import _column
 from .report import DataReport
@@ -122,8 +122,10 @@ def save_dataset_to_disk(
     dataset: DatasetDict, path: str | os.PathLike, overwrite: bool = False
 ) -> Path:
     """`save_to_disk` into a folder beside `path`, moved into place when complete."""
+    kept = f"--save_to_disk {path} is left as it was"
     with atomic_output_dir(path, overwrite, flag="--save_to_disk") as tmp:
-        dataset.save_to_disk(str(tmp))
+        # datasets' write errors name no file: name the folder being written.
+        writing(Path(path), lambda: dataset.save_to_disk(str(tmp)), kept)
     return Path(path).expanduser().resolve()
 
 
