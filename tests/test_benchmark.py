@@ -64,6 +64,10 @@ def test_rows_switch_features_off_through_flags_not_patches():
     flags = benchmark.HF_SPAM_ROWS["no_skip_padding"][1]
     model_args, *_ = parser.parse_args_into_dataclasses(args=["--output_dir", "x", *tiny, *flags])
     labels = SimpleNamespace(
-        num_labels=2, id2label={0: "ham", 1: "spam"}, label2id={"ham": 0, "spam": 1}
+        num_labels=2,
+        id2label={0: "ham", 1: "spam"},
+        label2id={"ham": 0, "spam": 1},
+        padding="dynamic",
+        max_length=64,
     )
     assert build_model(model_args, labels).skip_padding_work is False
