@@ -97,7 +97,7 @@ def save_final_outputs(
     folder inside `output_dir` and moved into place only when all are written. Every process
     calls it (`trainer.save_model` gathers sharded weights under FSDP/ZeRO-3); only the main
     process writes the rest. Returns the final files (main process) or []."""
-    from .card import render_model_card
+    from .card_rendering import render_model_card
     from .files import write_json
     from .reporting import plot_confusion_matrix, plot_training_curves
 

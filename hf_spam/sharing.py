@@ -24,7 +24,8 @@ from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from .card import CARD_CONTEXT_FILE, load_card_context, render_model_card
+from .card import CARD_CONTEXT_FILE, load_card_context
+from .card_rendering import render_model_card
 from .constants import EVAL_REPORT_FILE, EXAMPLES_FILE, TOKENIZER_FILES, is_number
 from .errors import HubError
 from .files import atomic_output_dir, check_model_folder, read_config, read_json

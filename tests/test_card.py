@@ -10,12 +10,10 @@ import pytest
 import yaml
 from huggingface_hub import ModelCard
 
-from hf_spam.card import (
-    CARD_CONTEXT_FILE,
+from hf_spam.card import CARD_CONTEXT_FILE, CardContext, load_card_context
+from hf_spam.card_rendering import (
     DEFAULT_MODEL_CARD_TEMPLATE,
-    CardContext,
     build_card_data,
-    load_card_context,
     render_model_card,
 )
 

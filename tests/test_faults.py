@@ -286,8 +286,8 @@ torch.save = save
 """,
     # The final files are being staged: all but the card are written.
     "final-staging": """
-import hf_spam.card
-hf_spam.card.render_model_card = lambda *args, **kwargs: die()
+import hf_spam.card_rendering
+hf_spam.card_rendering.render_model_card = lambda *args, **kwargs: die()
 """,
     # The staged final files are being moved into place: the weights have just arrived.
     "final-moves": """

@@ -406,7 +406,7 @@ def test_failure_while_saving_leaves_no_partial_model_folder(
 ):
     """The final files are written aside: a failure on the last one (the card) leaves neither
     weights nor config behind, and says which file in one line."""
-    import hf_spam.card as card
+    import hf_spam.card_rendering as card
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
