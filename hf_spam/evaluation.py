@@ -389,7 +389,7 @@ def write_evaluation_report(
 
 
 def format_evaluation_summary(report: EvaluationReport, errors: int = 0) -> str:
-    """What scripts/evaluate.py prints: data, summary table, and the mistakes asked for."""
+    """What hf-spam evaluate prints: data, summary table, and the mistakes asked for."""
     data = report.data
     lines = [f"Data: {data.source}, split {data.split}, {len(data.dataset)} texts", ""]
     lines.append(format_table(_summary_rows(report)))

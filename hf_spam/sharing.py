@@ -56,7 +56,7 @@ EXTRA_TOKENIZER_FILES = ("special_tokens_map.json", "vocab.json", "merges.txt", 
 #: Plots in the order the card shows them; any other top-level PNG follows.
 KNOWN_PLOTS = ("loss-plot.png", "accuracy-plot.png", "confusion-matrix.png")
 #: Where a model folder's evaluation report is looked for, in this order: the folder itself,
-#: then `eval/` (scripts/evaluate.py's own example: `--output_dir runs/spam/eval`).
+#: then `eval/` (hf-spam evaluate's own example: `--output_dir runs/spam/eval`).
 EVAL_REPORT_PATHS = (EVAL_REPORT_FILE, f"eval/{EVAL_REPORT_FILE}")
 #: Hub files a re-push deletes unless it uploads them again: only names hf_spam itself writes.
 #: huggingface_hub matches with fnmatch, where `*` crosses `/`, so every pattern starts with a
@@ -190,7 +190,7 @@ def eval_report_results(model_dir: str | os.PathLike) -> tuple[str, dict[str, An
         values["confusion_matrix"] = entry.get("confusion_matrix")
     except (KeyError, TypeError, AttributeError) as err:
         raise HubError(
-            f"{path}: not an evaluation report of scripts/evaluate.py (missing or malformed {err})"
+            f"{path}: not an evaluation report of hf-spam evaluate (missing or malformed {err})"
         ) from None
     if not is_number(metrics.get("accuracy")):
         raise HubError(f"{path}: the report's metrics have no accuracy")

@@ -212,7 +212,7 @@ def push_space(
 
 
 def format_space_result(result: SpaceResult) -> str:
-    """What push_to_hub.py --space prints: where it went (or would go), then the top-level files."""
+    """What hf-spam push --space prints: where it went (or would go), then the top-level files."""
     total = sum(result.files.values())
     where = f"https://huggingface.co/spaces/{result.space_id}"
     if result.dry_run:

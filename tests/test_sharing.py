@@ -311,7 +311,7 @@ def test_fake_hub_applies_patterns_as_huggingface_hub_does(dry_run, tmp_path, mo
 
 @pytest.fixture(scope="module")
 def evaluated_dir(model_dir, tmp_path_factory) -> Path:
-    """A copy of the trained folder with scripts/evaluate.py's report in `eval/`, on a test split
+    """A copy of the trained folder with hf-spam evaluate's report in `eval/`, on a test split
     with flipped labels (so its scores differ from the training run's)."""
     folder = tmp_path_factory.mktemp("evaluated") / "run"
     shutil.copytree(model_dir, folder)
@@ -363,7 +363,7 @@ def test_bad_eval_report_names_the_file(model_dir, tmp_path):
     assert error(ModelLoadError).startswith(f"{report}, line 1, column 13: evaluation report")
     report.write_text(json.dumps({"models": []}))
     assert error() == (
-        f"{report}: not an evaluation report of scripts/evaluate.py (missing or malformed 'data')"
+        f"{report}: not an evaluation report of hf-spam evaluate (missing or malformed 'data')"
     )
     two = [
         {"model": f"runs/other-{i}", "metrics": {"accuracy": 0.9}, "num_examples": 3}
