@@ -15,6 +15,7 @@ from transformers import (
 
 from .configuration import GPT2_PRESETS, GPTConfig
 from .modeling import GPTForCausalLM, GPTForSequenceClassification, GPTModel, GPTPreTrainedModel
+from .weights import load_openai_gpt2
 
 __version__ = "0.1.0"
 
@@ -36,4 +37,5 @@ __all__ = [
     "GPTModel",
     "GPTPreTrainedModel",
     "__version__",
+    "load_openai_gpt2",
 ]

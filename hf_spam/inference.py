@@ -19,7 +19,13 @@ from transformers import Pipeline, pipeline
 from .constants import SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME
 from .errors import DataError, ModelLoadError, UsageError
 from .files import check_model_folder, read_config, read_json
-from .prediction_files import PREDICTION_FORMATS, _reason, read_texts, write_predictions
+from .prediction_files import (
+    PREDICTION_FORMATS,
+    Prediction,
+    _reason,
+    read_texts,
+    write_predictions,
+)
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -216,19 +222,6 @@ def label_names(config: Any) -> list[str]:
     """Class names in id order, from a config's `id2label` (JSON configs give string keys)."""
     id2label: Mapping[Any, str] = config.id2label
     return [id2label[key] for key in sorted(id2label, key=int)]
-
-
-@dataclass
-class Prediction:
-    """One classified text: the winning label, its probability, and every class's probability."""
-
-    text: str
-    label: str
-    score: float
-    scores: dict[str, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "label": self.label, "score": self.score, "scores": self.scores}
 
 
 def predictions_from_outputs(

@@ -289,25 +289,6 @@ class GPTPreTrainedModel(PreTrainedModel):
             out = module.out_proj if isinstance(module, MultiHeadAttention) else module.layers[2]
             init.normal_(out.weight, mean=0.0, std=std / math.sqrt(2 * self.config.n_layers))
 
-    @classmethod
-    def from_openai_gpt2(
-        cls,
-        name_or_path: str,
-        config: GPTConfig | None = None,
-        **config_overrides: Any,
-    ) -> GPTPreTrainedModel:
-        """Build this model with OpenAI's GPT-2 weights from a Hub id, a folder or a file.
-
-        Sizes come from the checkpoint (its `config.json`, else its tensor shapes) unless
-        `config` is given; `config_overrides` set other fields, e.g. `num_labels=2`. Heads that
-        GPT-2 lacks (the classifier's `out_head`) start fresh. Needs the `hf_spam` package.
-        """
-        try:  # absolute and guarded: this file also runs from the Hub without hf_spam installed
-            from hf_spam.weights import load_openai_gpt2
-        except ImportError as err:
-            raise ImportError("from_openai_gpt2 needs the hf_spam package installed") from err
-        return load_openai_gpt2(cls, name_or_path, config=config, **config_overrides)
-
 
 class GPTModel(GPTPreTrainedModel):
     """Embeddings, transformer blocks and the final norm: hidden states for any head."""

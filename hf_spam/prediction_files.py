@@ -18,18 +18,38 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from .errors import DataError
 from .files import json_object_line
 
-if TYPE_CHECKING:
-    from .inference import Prediction
-
-__all__ = ["PREDICTION_FORMATS", "TABLE_BUILDERS", "iter_texts", "read_texts", "write_predictions"]
+__all__ = [
+    "PREDICTION_FORMATS",
+    "TABLE_BUILDERS",
+    "Prediction",
+    "iter_texts",
+    "read_texts",
+    "write_predictions",
+]
 
 PREDICTION_FORMATS = (".jsonl", ".csv")
+
+
+@dataclass
+class Prediction:
+    """One classified text: the winning label, its probability, and every class's probability."""
+
+    text: str
+    label: str
+    score: float
+    scores: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "label": self.label, "score": self.score, "scores": self.scores}
+
+
 #: --input suffixes read with `datasets.load_dataset` (the rules of hf_spam.data's files).
 TABLE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json"}
 

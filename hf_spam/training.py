@@ -45,6 +45,7 @@ from .training_args import (  # re-exported: `from hf_spam.training import Model
     parse_train_arguments,
     validate_arguments,
 )
+from .weights import load_openai_gpt2
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def build_model(model_args: ModelArguments, prepared: PreparedData) -> GPTForSeq
             source, ignore_mismatched_sizes=True, **overrides
         )
     else:
-        model = GPTForSequenceClassification.from_openai_gpt2(source, **overrides)
+        model = load_openai_gpt2(GPTForSequenceClassification, source, **overrides)
     model.skip_padding_work = model_args.skip_padding_work
     return model
 

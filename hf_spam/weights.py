@@ -263,7 +263,10 @@ def load_openai_gpt2(
 ) -> GPTPreTrainedModel:
     """`model_cls` (e.g. `GPTForSequenceClassification`) with GPT-2's weights in its trunk.
 
-    Backs `from_openai_gpt2` on every model class; see there.
+    Sizes come from the checkpoint (its `config.json`, else its tensor shapes) unless `config`
+    is given; `config_overrides` set other fields, e.g. `num_labels=2`. Heads that GPT-2 lacks
+    (the classifier's `out_head`) start fresh. Accepts a Hub id, a folder or a `.safetensors`
+    file in either key layout.
     """
     files, config_file = resolve_checkpoint(name_or_path)
     state_dict = _read_tensors(files)

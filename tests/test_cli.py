@@ -32,6 +32,7 @@ from hf_spam.data import DataArguments, prepare_data
 from hf_spam.errors import CheckpointError, DataError, ModelLoadError, UsageError
 from hf_spam.files import FINAL_STAGING
 from hf_spam.inference import InferenceArguments, classify, load_classifier, read_texts
+from hf_spam.weights import load_openai_gpt2
 
 USAGE, FAILURE = 2, 1
 _PROGRESS = re.compile(r"\r|\d+(it|examples)/s\]")
@@ -542,9 +543,9 @@ def _api_cases(p: Paths):
         (ValueError, "n_heads must be at least 1, got 0", lambda: GPTConfig(n_heads=0)),
         (ValueError, "drop_rate must be in [0, 1), got 1.5", lambda: GPTConfig(drop_rate=1.5)),
         (FileNotFoundError, f"GPT-2 checkpoint not found: {p.root / 'no' / 'gpt2'} does not exist",
-         lambda: GPTForSequenceClassification.from_openai_gpt2(p.root / "no" / "gpt2")),
+         lambda: load_openai_gpt2(GPTForSequenceClassification, p.root / "no" / "gpt2")),
         (CheckpointError, "only .safetensors checkpoints are read",
-         lambda: GPTForSequenceClassification.from_openai_gpt2(p.file("w.bin", b"pickle"))),
+         lambda: load_openai_gpt2(GPTForSequenceClassification, p.file("w.bin", b"pickle"))),
         (UsageError, "--split_fractions 0.5,0.5,0.5: expected three positive numbers",
          lambda: DataArguments(split_fractions="0.5,0.5,0.5")),
         (DataError, "nothere.csv: file not found",

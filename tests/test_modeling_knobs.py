@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from transformers import pipeline
 
 from hf_spam import GPTConfig, GPTForSequenceClassification
+from hf_spam.weights import load_openai_gpt2
 
 EOT = 50256
 FIXED = 24  # the book pads every text to one length (its longest training example)
@@ -44,7 +45,7 @@ def pad(rows: list[list[int]], width: int, side: str = "right", fill: int = EOT)
 
 def load(folder, **knobs) -> GPTForSequenceClassification:
     torch.manual_seed(1)  # the fresh out_head
-    return GPTForSequenceClassification.from_openai_gpt2(folder, num_labels=2, **knobs).eval()
+    return load_openai_gpt2(GPTForSequenceClassification, folder, num_labels=2, **knobs).eval()
 
 
 def reference_states(gpt2, ids: torch.Tensor, bidirectional: bool = False) -> torch.Tensor:

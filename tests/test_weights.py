@@ -59,7 +59,7 @@ def assert_parity(ours: GPTForCausalLM, ref, input_ids, attention_mask=None, ato
 @pytest.mark.parametrize("padding", [None, "right", "left"])
 def test_tiny_parity(tiny_checkpoints, layout, padding):
     folder, ref = tiny_checkpoints[layout]
-    ours = GPTForCausalLM.from_openai_gpt2(folder)
+    ours = load_openai_gpt2(GPTForCausalLM, folder)
     ids = random_batch(ours.config.vocab_size, 5, 40)
     mask = padded_mask(5, 40, padding) if padding else None
     assert_parity(ours, ref, ids, mask)
@@ -68,7 +68,7 @@ def test_tiny_parity(tiny_checkpoints, layout, padding):
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_tiny_generate_matches_transformers(tiny_checkpoints, layout):
     folder, ref = tiny_checkpoints[layout]
-    ours = GPTForCausalLM.from_openai_gpt2(folder)
+    ours = load_openai_gpt2(GPTForCausalLM, folder)
     prompt = random_batch(ours.config.vocab_size, 1, 6)
     kwargs = dict(max_new_tokens=20, do_sample=False, pad_token_id=50256)
     assert torch.equal(ours.generate(prompt, **kwargs), ref.generate(prompt, **kwargs))
@@ -87,7 +87,7 @@ def gpt2_124m(tmp_path_factory):
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_124m_parity_and_generate(gpt2_124m, layout):
     root, ref = gpt2_124m
-    ours = GPTForCausalLM.from_openai_gpt2(root / layout)
+    ours = load_openai_gpt2(GPTForCausalLM, root / layout)
     assert ours.config.emb_dim == 768 and ours.config.n_layers == 12
     assert ours.num_parameters() == ref.num_parameters()
     ids = random_batch(50257, 3, 48)
@@ -100,7 +100,7 @@ def test_124m_parity_and_generate(gpt2_124m, layout):
 def test_single_file_and_shape_inference(tiny_checkpoints):
     """A lone .safetensors file with no config.json: sizes come from tensor shapes."""
     folder, ref = tiny_checkpoints["bare"]
-    ours = GPTModel.from_openai_gpt2(folder / "model.safetensors", n_heads=4)
+    ours = load_openai_gpt2(GPTModel, folder / "model.safetensors", n_heads=4)
     assert (ours.config.emb_dim, ours.config.n_layers, ours.config.context_length) == (32, 2, 64)
     ids = random_batch(50257, 2, 10)
     with torch.no_grad():
@@ -110,8 +110,8 @@ def test_single_file_and_shape_inference(tiny_checkpoints):
 
 def test_classifier_gets_trunk_and_fresh_head(tiny_checkpoints):
     folder, ref = tiny_checkpoints["prefixed"]
-    model = GPTForSequenceClassification.from_openai_gpt2(
-        folder, num_labels=2, id2label={0: "ham", 1: "spam"}
+    model = load_openai_gpt2(
+        GPTForSequenceClassification, folder, num_labels=2, id2label={0: "ham", 1: "spam"}
     )
     assert model.config.id2label == {0: "ham", 1: "spam"}
     assert model.out_head.weight.shape == (2, 32)
@@ -122,7 +122,7 @@ def test_classifier_gets_trunk_and_fresh_head(tiny_checkpoints):
 
 
 def test_config_overrides_apply(tiny_checkpoint):
-    model = GPTForSequenceClassification.from_openai_gpt2(tiny_checkpoint, drop_rate=0.1)
+    model = load_openai_gpt2(GPTForSequenceClassification, tiny_checkpoint, drop_rate=0.1)
     assert model.config.drop_rate == 0.1 and model.config.emb_dim == 32
 
 
@@ -140,7 +140,7 @@ def test_medium_checkpoint_into_124m_config_names_key_and_shapes(tmp_path):
     file = tmp_path / "model.safetensors"
     _medium_shaped_checkpoint(file)
     with pytest.raises(CheckpointError) as err:
-        GPTForSequenceClassification.from_openai_gpt2(file, config=GPTConfig.from_preset("gpt2"))
+        load_openai_gpt2(GPTForSequenceClassification, file, config=GPTConfig.from_preset("gpt2"))
     message = str(err.value)
     assert "shape mismatch" in message
     assert "(1024" in message and "768" in message
@@ -152,7 +152,7 @@ def test_truncated_file(tiny_checkpoint, tmp_path):
     broken = tmp_path / "model.safetensors"
     broken.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match=r"model\.safetensors: not a readable safetensors"):
-        GPTModel.from_openai_gpt2(broken, n_heads=4)
+        load_openai_gpt2(GPTModel, broken, n_heads=4)
 
 
 def test_missing_key(tiny_checkpoint, tmp_path):
@@ -163,7 +163,7 @@ def test_missing_key(tiny_checkpoint, tmp_path):
     save_file(state, str(tmp_path / "model.safetensors"))
     (tmp_path / "config.json").write_text((tiny_checkpoint / "config.json").read_text())
     with pytest.raises(CheckpointError, match=r"h\.1\.mlp\.c_fc\.weight"):
-        GPTModel.from_openai_gpt2(tmp_path)
+        load_openai_gpt2(GPTModel, tmp_path)
 
 
 def test_leftover_key(tiny_checkpoint, tmp_path):
@@ -174,26 +174,26 @@ def test_leftover_key(tiny_checkpoint, tmp_path):
     save_file(state, str(tmp_path / "model.safetensors"))
     (tmp_path / "config.json").write_text((tiny_checkpoint / "config.json").read_text())
     with pytest.raises(CheckpointError, match=r"unexpected key 'h\.0\.attn\.rotary\.weight'"):
-        GPTModel.from_openai_gpt2(tmp_path)
+        load_openai_gpt2(GPTModel, tmp_path)
 
 
 def test_nonexistent_path(tmp_path):
     missing = tmp_path / "nowhere" / "model.safetensors"
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        GPTModel.from_openai_gpt2(missing)
+        load_openai_gpt2(GPTModel, missing)
 
 
 def test_folder_without_safetensors_lists_contents(tmp_path):
     (tmp_path / "pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(FileNotFoundError, match=r"no model\.safetensors.*pytorch_model\.bin"):
-        GPTModel.from_openai_gpt2(tmp_path)
+        load_openai_gpt2(GPTModel, tmp_path)
 
 
 def test_pickle_file_refused(tmp_path):
     pickled = tmp_path / "pytorch_model.bin"
     pickled.write_bytes(b"pickle")
     with pytest.raises(CheckpointError, match="only .safetensors"):
-        GPTModel.from_openai_gpt2(pickled)
+        load_openai_gpt2(GPTModel, pickled)
 
 
 def test_unreachable_hub_id_is_explained(monkeypatch):
@@ -221,7 +221,7 @@ def test_real_gpt2_continues_like_the_book(tiktoken_available):
     import tiktoken
 
     enc = tiktoken.get_encoding("gpt2")
-    model = GPTForCausalLM.from_openai_gpt2("openai-community/gpt2")
+    model = load_openai_gpt2(GPTForCausalLM, "openai-community/gpt2")
     prompt = torch.tensor([enc.encode("Every effort moves you")])
     out = model.generate(prompt, max_new_tokens=15, do_sample=False, pad_token_id=50256)
     assert enc.decode(out[0].tolist()) == (

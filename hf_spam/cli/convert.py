@@ -62,6 +62,7 @@ class ConvertArguments:
 
 def run(argv: list[str]) -> int:
     from .. import GPTForCausalLM, GPTForSequenceClassification
+    from ..weights import load_openai_gpt2
 
     (args,) = parser_for("convert", (ConvertArguments,), __doc__.split("\n")[0]).parse(argv)
     heads = {"causal_lm": GPTForCausalLM, "classification": GPTForSequenceClassification}
@@ -72,7 +73,7 @@ def run(argv: list[str]) -> int:
     out = Path(args.output_dir)
     kept = f"{out} is left as it was"
     with atomic_output_dir(out, args.overwrite_output_dir) as tmp:
-        model = heads[args.head].from_openai_gpt2(args.source, **kwargs)
+        model = load_openai_gpt2(heads[args.head], args.source, **kwargs)
         writing(out / SAFETENSORS_NAME, lambda: model.save_pretrained(tmp), kept)
         if args.with_tokenizer:
             from ..data import get_tokenizer
