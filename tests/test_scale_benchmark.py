@@ -33,7 +33,7 @@ def test_synthetic_splits_are_the_imdb_fractions(tmp_path):
 
 def test_quick_is_reduced():
     args = ScaleArguments(quick=True)
-    assert (args.size_list, args.epochs, args.torchrun_size) == ([100, 300], 1, 100)
+    assert (args.size_list, args.epochs, args.torchrun_size) == ([50, 200], 1, 50)
     assert ScaleArguments().size_list == [1000, 5000, 20000, 50000]
     assert ScaleArguments(quick=True, sizes="10,20").size_list == [10, 20]
 
