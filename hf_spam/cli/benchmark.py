@@ -14,11 +14,13 @@ from .arguments import parser_for
 
 def run(argv: list[str]) -> int:
     if "--scale" in argv:  # the scale benchmark (issue 11): its own module and flags
+        from .. import scale_benchmark
         from ..scale_benchmark import ScaleArguments
         from ..scale_benchmark import main as scale_main
 
         argv = [a for a in argv if a != "--scale"]
-        parser_for("benchmark", (ScaleArguments,), "The scale benchmark.").parse(argv)
+        description = scale_benchmark.__doc__.split("\n")[0]
+        parser_for("benchmark --scale", (ScaleArguments,), description).parse(argv)
         scale_main(argv)
         return 0
     from ..benchmark import BenchmarkArguments, main
