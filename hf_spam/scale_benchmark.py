@@ -43,8 +43,9 @@ LENGTH_SIGMA = 0.8  # log-normal spread: IMDb reviews' median is well below thei
 MIN_TOKENS, MAX_TOKENS = 20, 1024
 FLOAT32_BYTES = 4
 SAME_ORDER = ["--train_sampling_strategy", "random"]  # 1 x 8 == 2 x 4 only with one random order
+GLOBAL_BATCH = 8  # and whole global batches: accelerate fills a short last batch on 2 ranks
+# with examples from the start, one process takes it short (so the torchrun data is cut to it)
 WEIGHT_ATOL = 1e-4  # all-reduce averages two half-batch means: float sums in another order
-LOSS_ATOL = 1e-3
 
 
 @dataclass
@@ -117,12 +118,17 @@ def synthetic_dataset(n: int, mean_tokens: int, seed: int = 123) -> Any:
     return DatasetDict(splits)
 
 
-def save_synthetic(folder: Path, n: int, mean_tokens: int) -> Path:
-    """Write the data once; every run memory-maps it (`load_from_disk`), as a cached dataset."""
+def save_synthetic(folder: Path, n: int, mean_tokens: int, train_multiple: int = 1) -> Path:
+    """Write the data once; every run memory-maps it (`load_from_disk`), as a cached dataset.
+    `train_multiple`: cut the training split to whole batches of that size."""
     import datasets
 
     datasets.disable_progress_bars()
-    synthetic_dataset(n, mean_tokens).save_to_disk(str(folder))
+    data = synthetic_dataset(n, mean_tokens)
+    data["train"] = data["train"].select(
+        range(len(data["train"]) // train_multiple * train_multiple)
+    )
+    data.save_to_disk(str(folder))
     return folder
 
 
@@ -313,7 +319,10 @@ def _per_example(store_counts: np.ndarray | None, block0_rows: int, n: int) -> s
 
 
 def torchrun_check(two: list[RunRecord], one: RunRecord, weights: tuple[Any, Any]) -> dict:
-    """Across both ranks: trunk passes per example (store and hook), and equality with `one`."""
+    """Across both ranks: trunk passes per example (store and hook), and equality with `one`:
+    the final weights and accuracies. The losses are shown, not judged: the 2-process run's
+    evaluation losses are Trainer's distributed evaluation, which differs from evaluating the
+    same weights in one process (weights equal to 2e-7 gave losses 4e-3 apart; see README)."""
     per_example = np.sum([r.computed_per_example for r in two], axis=0)
     hook_rows = sum(r.block0_rows for r in two)
     a, b = weights
@@ -328,10 +337,10 @@ def torchrun_check(two: list[RunRecord], one: RunRecord, weights: tuple[Any, Any
         "exactly once": bool((per_example == 1).all()) and hook_rows == len(per_example),
         "hook rows / examples": f"{hook_rows} / {len(per_example)}",
         "max |weight diff|": f"{max_weight_diff:.2e}",
-        "max |loss diff|": f"{loss_diff:.2e}",
-        "equal to 1 process": max_weight_diff <= WEIGHT_ATOL and loss_diff <= LOSS_ATOL
-        and acc_equal,
-    }  # fmt: skip
+        "accuracies equal": acc_equal,
+        "max |eval loss diff|": f"{loss_diff:.2e}",
+        "equal to 1 process": max_weight_diff <= WEIGHT_ATOL and acc_equal,
+    }
 
 
 def run_scale(args: ScaleArguments, root: Path) -> tuple[list[dict], dict | None]:
@@ -351,9 +360,7 @@ def run_scale(args: ScaleArguments, root: Path) -> tuple[list[dict], dict | None
     if args.torchrun_size:
         n = args.torchrun_size
         print(f"scale: torchrun, {n} texts ...", file=sys.stderr, flush=True)
-        data = root / f"data-{n}"
-        if not data.exists():
-            save_synthetic(data, n, args.mean_tokens)
+        data = save_synthetic(root / f"data-torchrun-{n}", n, args.mean_tokens, GLOBAL_BATCH)
         one = spawn_run(args, data, root / "one", root / "stores-one", SAME_ORDER)[0]
         two = spawn_run(args, data, root / "two", root / "stores-two",
                         [*SAME_ORDER, "--per_device_train_batch_size", "4"], nproc=2)  # fmt: skip

@@ -75,7 +75,7 @@ def test_torchrun_check_needs_each_example_exactly_once_across_ranks():
     assert not twice["exactly once"] and twice["trunk/example over ranks"] == "1-2"
 
 
-def test_torchrun_check_compares_weights_and_losses():
+def test_torchrun_check_compares_weights_and_accuracies():
     one = _records([[1, 1]])[0]
     two = _records([[1, 0], [0, 1]])
     near = {"w": torch.ones(3) + 1e-6}
@@ -83,6 +83,9 @@ def test_torchrun_check_compares_weights_and_losses():
     far = {"w": torch.ones(3) + 1e-2}
     assert not sb.torchrun_check(two, one, ({"w": torch.ones(3)}, far))["equal to 1 process"]
     off = _records([[1, 0], [0, 1]], loss=0.6)
+    check = sb.torchrun_check(off, one, ({"w": torch.ones(3)},) * 2)
+    assert check["equal to 1 process"] and check["max |eval loss diff|"] == "1.00e-01"
+    off[0].metrics = {"test_loss": 0.5, "test_accuracy": 0.7}
     assert not sb.torchrun_check(off, one, ({"w": torch.ones(3)},) * 2)["equal to 1 process"]
 
 
