@@ -2,6 +2,7 @@
 
     hf-spam benchmark --dataset ../shared/data/SMSSpamCollection          # full
     hf-spam benchmark --dataset ../shared/data/SMSSpamCollection --quick  # < 2 min
+    hf-spam benchmark --scale [--quick]   # the trunk feature store at IMDb-like sizes
 
 See `hf_spam/benchmark.py` for what each row measures.
 """
@@ -12,6 +13,16 @@ from .arguments import parser_for
 
 
 def run(argv: list[str]) -> int:
+    if "--scale" in argv:  # the scale benchmark (issue 11): its own module and flags
+        from .. import scale_benchmark
+        from ..scale_benchmark import ScaleArguments
+        from ..scale_benchmark import main as scale_main
+
+        argv = [a for a in argv if a != "--scale"]
+        description = scale_benchmark.__doc__.split("\n")[0]
+        parser_for("benchmark --scale", (ScaleArguments,), description).parse(argv)
+        scale_main(argv)
+        return 0
     from ..benchmark import BenchmarkArguments, main
 
     # Parsed here first so bad flags take the one error path; benchmark.main parses them again
