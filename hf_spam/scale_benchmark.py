@@ -34,7 +34,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 
@@ -196,30 +195,6 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def _instrumented_open(record: RunRecord, original: Any) -> Any:
-    """`open_trunk_cache` that also times the trunk pass, keeps the store's counts and hooks
-    block 0 (train() returns no trainer, so this is where the model and the store are seen)."""
-
-    def open_trunk_cache(trainer, dataset, start_block, model_args):
-        model = trainer.accelerator.unwrap_model(trainer.model)
-
-        def count(module, inputs, output):
-            record.block0_rows += (output[0] if isinstance(output, tuple) else output).shape[0]
-
-        model.gpt.trf_blocks[0].register_forward_hook(count)
-        started = time.perf_counter()
-        store = original(trainer, dataset, start_block, model_args)
-        record.trunk_seconds = time.perf_counter() - started
-        if store is not None:
-            record.store_used = True
-            record.examples, record.tokens = len(store), int(store.meta["num_tokens"])
-            record.store_bytes = store.nbytes_on_disk()
-            record.computed_per_example = store.computed_per_example.tolist()
-        return store
-
-    return open_trunk_cache
-
-
 def run_one(args: ScaleArguments) -> RunRecord:
     """Train once on `args.run_data` with the store under `args.run_cache`; measure it."""
     from transformers import HfArgumentParser, TrainerCallback
@@ -229,7 +204,17 @@ def run_one(args: ScaleArguments) -> RunRecord:
 
     record = RunRecord()
 
-    class EpochTimer(TrainerCallback):
+    class Measure(TrainerCallback):
+        """Times each epoch, and counts the rows block 0 runs: a second count of trunk passes
+        beside the store's (the hook is in place before the store is built)."""
+
+        def on_init_end(self, args, state, control, model=None, **kwargs):
+            def count(module, inputs, output):
+                rows = (output[0] if isinstance(output, tuple) else output).shape[0]
+                record.block0_rows += rows
+
+            model.gpt.trf_blocks[0].register_forward_hook(count)
+
         def on_epoch_begin(self, args, state, control, **kwargs):
             self.started = time.perf_counter()
 
@@ -242,11 +227,15 @@ def run_one(args: ScaleArguments) -> RunRecord:
     )
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     prepared = prepared_data(args.run_data)
-    opener = _instrumented_open(record, training.open_trunk_cache)
-    with mock.patch.object(training, "open_trunk_cache", opener):
-        result = training.train(
-            model_args, data_args, training_args, callbacks=[EpochTimer()], prepared=prepared
-        )
+    result = training.train(
+        model_args, data_args, training_args, callbacks=[Measure()], prepared=prepared
+    )
+    store, record.trunk_seconds = result.trunk_store, result.trunk_seconds
+    if store is not None:
+        record.store_used = True
+        record.examples, record.tokens = len(store), int(store.meta["num_tokens"])
+        record.store_bytes = store.nbytes_on_disk()
+        record.computed_per_example = store.computed_per_example.tolist()
     record.rank, record.world_size = training_args.process_index, training_args.world_size
     record.metrics = {k: float(v) for k, v in result.metrics.items()
                       if k.endswith(("_loss", "_accuracy")) and v is not None}  # fmt: skip

@@ -94,6 +94,9 @@ class TrainingResult:
     total_parameters: int
     train_seconds: float
     files: list[Path]
+    #: The trunk feature store the run read (None: off), and how long opening or building it took.
+    trunk_store: Any = None
+    trunk_seconds: float = 0.0
 
 
 def _announce_parameters(model: torch.nn.Module, policy: str, main: bool) -> tuple[int, int]:
@@ -163,7 +166,9 @@ def train(
     )
 
     if start_block is not None:  # after Trainer placed the model: the trunk runs there
+        opened = time.perf_counter()
         trainer.trunk_cache = open_trunk_cache(trainer, dataset, start_block, model_args)
+        trunk_seconds = time.perf_counter() - opened
     started = time.perf_counter()
     train_output = trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.perf_counter() - started
@@ -195,11 +200,23 @@ def train(
             token=training_args.hub_token,
         )
         logger.info(format_push_result(pushed))
-    return TrainingResult(output_dir, metrics, n_trainable, n_total, train_seconds, files)
+    return TrainingResult(
+        output_dir,
+        metrics,
+        n_trainable,
+        n_total,
+        train_seconds,
+        files,
+        trunk_store=trainer.trunk_cache,
+        trunk_seconds=trunk_seconds if start_block is not None else 0.0,
+    )
 
 
 def demo_examples(test: Any, id2label: dict[int, str], per_class: int = 3) -> list[dict[str, str]]:
-    """The first `per_class` test texts of each class, for `examples.json` (demo, Space)."""
+    """The first `per_class` test texts of each class, for `examples.json` (demo, Space); none
+    when the data came tokenized, without its texts."""
+    if "text" not in test.column_names:
+        return []
     picked: dict[int, list[str]] = {label: [] for label in id2label}
     for text, label in zip(test["text"], test["label"], strict=True):
         if len(picked[label]) < per_class:

@@ -3,6 +3,7 @@
     hf-spam benchmark --dataset ../shared/data/SMSSpamCollection          # full
     hf-spam benchmark --dataset ../shared/data/SMSSpamCollection --quick  # < 2 min
     hf-spam benchmark --scale [--quick]   # the trunk feature store at IMDb-like sizes
+    hf-spam benchmark --bulk --dataset ../shared/data/SMSSpamCollection   # bulk prediction
 
 See `hf_spam/benchmark.py` for what each row measures.
 """
@@ -24,6 +25,9 @@ def run(argv: list[str]) -> int:
         scale_main(argv)
         return 0
     from ..benchmark import BenchmarkArguments, main
+
+    if "--bulk" in argv:  # bulk prediction (issue 11): `hf-spam predict` end to end
+        from ..bulk_benchmark import main
 
     # Parsed here first so bad flags take the one error path; benchmark.main parses them again
     # (it is also its own per-row subprocess entry point).

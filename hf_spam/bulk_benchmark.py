@@ -1,0 +1,131 @@
+"""Bulk prediction benchmark (`hf-spam benchmark --bulk`): `hf-spam predict` end to end, the bulk
+path against `pipeline()`, on the tiny classifier and the 124M model.
+
+(a) the tiny classifier (2 blocks of width 32, GPT-2's vocabulary) over 100k SMS-length texts,
+end to end in a fresh process (imports and model load included), bulk path vs `--use_pipeline`;
+(b) peak resident memory of the bulk path at 10k and 1M lines; (c) the 124M model, bulk vs the
+batched pipeline over the SMS test texts (rows of the SMS benchmark, each in its own process).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .benchmark import BenchmarkArguments, Row, run_all
+from .hardware import cpu_name
+
+BULK_TEXTS = 100_000
+BULK_MEMORY_SIZES = (10_000, 1_000_000)
+#: The tiny classifier of the bulk rows: GPT-2's vocabulary and context, 2 blocks of width 32.
+BULK_TINY_CONFIG = dict(emb_dim=32, n_layers=2, n_heads=4)
+
+
+def _sms_texts(dataset: str) -> list[str]:
+    """The SMS texts of the collection file (label TAB text per line)."""
+    with open(dataset, encoding="utf-8") as handle:
+        return [line.split("\t", 1)[1].rstrip("\n") for line in handle if "\t" in line]
+
+
+def _write_sample(texts: list[str], n: int, path: Path, seed: int = 0) -> Path:
+    """`n` texts drawn (with repeats) from `texts`, one per line, written as they are drawn."""
+    import random
+
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as handle:
+        for _ in range(n):
+            handle.write(rng.choice(texts).replace("\n", " ") + "\n")
+    return path
+
+
+def _save_tiny_classifier(folder: Path) -> Path:
+    from .configuration import GPTConfig
+    from .data import get_tokenizer
+    from .modeling import GPTForSequenceClassification
+
+    torch.manual_seed(123)
+    config = GPTConfig(**BULK_TINY_CONFIG, num_labels=2, id2label={0: "ham", 1: "spam"})
+    GPTForSequenceClassification(config).save_pretrained(folder)
+    get_tokenizer().save_pretrained(folder)
+    return folder
+
+
+def _timed_predict(model: Path, texts: Path, output: Path, *extra: str) -> tuple[float, float]:
+    """Wall-clock seconds and peak RSS (MB) of one `hf-spam predict` process, start-up included
+    (`os.wait4` gives this child's own maximum resident size)."""
+    cmd = [sys.executable, "-m", "hf_spam.cli", "predict", "--model", str(model)]
+    cmd += ["--input", str(texts), "--output", str(output), "--overwrite", "--progress", "false"]
+    start = time.perf_counter()
+    process = subprocess.Popen([*cmd, *extra], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, cmd)
+    return seconds, usage.ru_maxrss / 1024
+
+
+def run_bulk_benchmark(args: BenchmarkArguments, repeats: int = 2) -> list[dict[str, Any]]:
+    """Table rows: (a) the tiny classifier over `BULK_TEXTS` SMS texts, `hf-spam predict` end
+    to end (a fresh process: imports and model load included), bulk path vs `--use_pipeline`;
+    (b) peak resident memory of the bulk path at 10k and 1M lines; (c) the 124M model, bulk vs
+    the batched pipeline over the SMS test texts (the `pipe_hf_spam_batched` and `bulk_hf_spam`
+    rows, each in its own process). Every measurement runs `repeats` times."""
+    texts = _sms_texts(args.dataset)
+    n_texts = 5_000 if args.quick else BULK_TEXTS
+    sizes = (1_000, 20_000) if args.quick else BULK_MEMORY_SIZES
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="hf_spam-bulk-bench-") as tmp:
+        tmp = Path(tmp)
+        model = _save_tiny_classifier(tmp / "tiny")
+        sample = _write_sample(texts, n_texts, tmp / f"{n_texts}.txt")
+        for label, extra in (("bulk path", ()), ("pipeline()", ("--use_pipeline",))):
+            for repeat in range(repeats):
+                print(f"tiny, {label}, run {repeat + 1} ...", file=sys.stderr, flush=True)
+                seconds, peak = _timed_predict(model, sample, tmp / "out.jsonl", *extra)
+                rows.append(
+                    _bulk_row(f"(a) tiny, {n_texts:,} texts, {label}", n_texts, seconds, peak)
+                )
+        for size in sizes:
+            sample = _write_sample(texts, size, tmp / f"{size}.txt")
+            for repeat in range(repeats):
+                print(f"memory, {size:,} lines, run {repeat + 1} ...", file=sys.stderr, flush=True)
+                seconds, peak = _timed_predict(model, sample, tmp / "out.jsonl")
+                rows.append(_bulk_row(f"(b) tiny, {size:,} lines, bulk path", size, seconds, peak))
+            sample.unlink()
+    for _ in range(repeats):
+        for row in run_all(dataclasses_replace(args, rows="pipe_hf_spam_batched,bulk_hf_spam")):
+            rows.append(_bulk_row(f"(c) 124M, {row.name}", 0, row.seconds, row.peak_memory_mb, row))
+    return rows
+
+
+def _bulk_row(name: str, n: int, seconds: float, peak: float, row: Row | None = None) -> dict:
+    rate = row.examples_per_s if row else n / seconds
+    note = row.note if row else "end to end, start-up included"
+    return {"run": name, "texts/s": f"{rate:,.0f}", "s": f"{seconds:.1f}",
+            "peak RSS MB": f"{peak:.0f}", "note": note}  # fmt: skip
+
+
+def dataclasses_replace(args: BenchmarkArguments, **changes: Any) -> BenchmarkArguments:
+    from dataclasses import replace
+
+    return replace(args, quick=False, **changes)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from transformers import HfArgumentParser
+
+    from .reporting import format_table
+
+    (args,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses(args=argv)
+    table = run_bulk_benchmark(args)
+    print(f"{cpu_name()} ({os.cpu_count()} CPUs), torch {torch.__version__}, "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(format_table(table))
