@@ -302,26 +302,55 @@ def push_model_folder(
         result = PushResult(repo_id, upload_dir, sizes, dry_run=dry_run)
         if dry_run:
             return result
-        api = HfApi(token=token)
-        try:
-            api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-            commit = api.upload_folder(
-                repo_id=repo_id,
-                folder_path=upload_dir,
-                commit_message=commit_message,
-                repo_type="model",
-                allow_patterns=[path.as_posix() for path in files],
-                delete_patterns=list(DELETE_PATTERNS),
-            )
-        # HTTP errors (HfHubHTTPError is an OSError), offline mode, connection failures, and
-        # the ValueError huggingface_hub raises for a README the Hub rejects.
-        except (OSError, ValueError) as err:
-            raise HubError(f"Pushing {folder} to {repo_id} failed: {err}") from err
-        result.url = getattr(commit, "commit_url", None) or f"https://huggingface.co/{repo_id}"
+        result.url = upload_to_hub(
+            upload_dir,
+            repo_id,
+            token=token,
+            private=private,
+            commit_message=commit_message,
+            what=str(folder),
+            allow_patterns=[path.as_posix() for path in files],
+            delete_patterns=list(DELETE_PATTERNS),
+        )
         return result
     finally:
         if not keep:
             shutil.rmtree(upload_dir, ignore_errors=True)
+
+
+def upload_to_hub(
+    folder: Path,
+    repo_id: str,
+    *,
+    token: str | None,
+    private: bool,
+    commit_message: str,
+    what: str,
+    repo_type: str = "model",
+    space_sdk: str | None = None,
+    **upload: Any,
+) -> str:
+    """Create `repo_id` if needed and upload `folder` to it in one commit; the commit's URL.
+
+    HTTP errors (HfHubHTTPError is an OSError), offline mode, connection failures and the
+    ValueError huggingface_hub raises for a README the Hub rejects become one `HubError` line
+    naming `what` was pushed where.
+    """
+    api = HfApi(token=token)
+    created = {"space_sdk": space_sdk} if space_sdk else {}
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type, **created)
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=folder,
+            commit_message=commit_message,
+            repo_type=repo_type,
+            **upload,
+        )
+    except (OSError, ValueError) as err:
+        raise HubError(f"Pushing {what} to {repo_id} failed: {err}") from err
+    page = f"https://huggingface.co/{'spaces/' if repo_type == 'space' else ''}{repo_id}"
+    return getattr(commit, "commit_url", None) or page
 
 
 def _size(num_bytes: int) -> str:

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, requires, version
 from pathlib import Path
 
-from huggingface_hub import HfApi, SpaceCard, SpaceCardData
+from huggingface_hub import SpaceCard, SpaceCardData
 
 from .demo import EXAMPLES_FILE
-from .errors import HubError, UsageError
+from .errors import UsageError
 from .files import atomic_output_dir
 from .reporting import format_table
 
@@ -174,7 +174,7 @@ def push_space(
     if not empty unless `overwrite`) or a temporary folder, kept for a dry run and deleted after a
     real push. `private` applies when the Space is created.
     """
-    from .sharing import check_repo_id, require_token
+    from .sharing import check_repo_id, require_token, upload_to_hub
 
     check_space_id(space_id)
     check_repo_id(model_repo_id)
@@ -189,21 +189,15 @@ def push_space(
         result = SpaceResult(space_id, folder, sizes, dry_run=dry_run)
         if dry_run:
             return result
-        api = HfApi(token=token)
-        try:
-            api.create_repo(
-                space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True
-            )
-            commit = api.upload_folder(
-                repo_id=space_id,
-                repo_type="space",
-                folder_path=folder,
-                commit_message=commit_message,
-            )
-        except OSError as err:  # HTTP errors, offline mode and connection failures
-            raise HubError(f"Pushing the Space {space_id} failed: {err}") from err
-        result.url = (
-            getattr(commit, "commit_url", None) or f"https://huggingface.co/spaces/{space_id}"
+        result.url = upload_to_hub(
+            folder,
+            space_id,
+            token=token,
+            private=private,
+            commit_message=commit_message,
+            what="the Space",
+            repo_type="space",
+            space_sdk="gradio",
         )
         return result
     finally:

@@ -19,7 +19,7 @@ from helpers import FakeHfApi, random_model
 from huggingface_hub import SpaceCard
 from packaging.requirements import Requirement
 
-import hf_spam.space as space
+import hf_spam.sharing as sharing
 from hf_spam.errors import HubError
 from hf_spam.space import build_space_folder, format_space_result, push_space
 
@@ -32,7 +32,7 @@ SPACE = "alice/spam-demo"
 def fake_hub(monkeypatch):
     FakeHfApi.calls = []
     FakeHfApi.fail_upload = False
-    monkeypatch.setattr(space, "HfApi", FakeHfApi)
+    monkeypatch.setattr(sharing, "HfApi", FakeHfApi)  # the one place that talks to the Hub
     return FakeHfApi
 
 
@@ -106,7 +106,7 @@ def test_errors_name_the_problem(tmp_path, fake_hub, monkeypatch):
     with pytest.raises(HubError, match="No Hugging Face token"):
         push_space(SPACE, MODEL_REPO)
     fake_hub.fail_upload = True
-    with pytest.raises(HubError, match=f"Pushing the Space {SPACE} failed: Connection refused"):
+    with pytest.raises(HubError, match=f"Pushing the Space to {SPACE} failed: Connection refused"):
         push_space(SPACE, MODEL_REPO, token="hf_x", output_dir=tmp_path / "kept")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
