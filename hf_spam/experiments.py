@@ -73,6 +73,9 @@ def _row(number, model, weights, position, layers, context, flags, *book) -> Boo
 # recipe: the last position of texts padded to the longest training text, pads seen as tokens.
 BOOK_RECIPE = ("--trainable_token_pos", "last", "--context_length", "longest_training_example")
 LONGEST = "longest train ex. (120)"
+#: Every row: the book's training loader drops the last partial batch (1045 = 130 x 8 + 5);
+#: hf_spam drops training batches only, evaluation sees every example as in the book.
+BOOK_LOADER = ["--dataloader_drop_last", "true"]
 SMALL, MEDIUM, LARGE, XL = MODEL_SIZES
 BOOK_ROWS: tuple[BookRow, ...] = (
     _row(1, SMALL, "pretrained", "last", "last_block", LONGEST, BOOK_RECIPE,
@@ -197,6 +200,7 @@ def row_argv(row: BookRow, args: ExperimentArguments, train_flags: Sequence[str]
         argv += ["--init", "random"]
     if args.quick:
         argv += list(QUICK_OVERRIDES)
+    argv += BOOK_LOADER
     argv += ["--trunk_cache_dir", str(Path(args.output_dir) / "trunk-features")]
     return [*argv, "--output_dir", str(out), "--overwrite_output_dir", "true", *train_flags]
 

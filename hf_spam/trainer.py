@@ -279,6 +279,19 @@ class SpamTrainer(Trainer):
                 super().evaluate(self.train_eval_dataset, ignore_keys, "train")
         return metrics
 
+    def _get_dataloader(self, dataset, description, batch_size, sampler_fn=None, is_training=False,
+                        dataloader_key=None):  # fmt: skip
+        # Trainer applies --dataloader_drop_last to evaluation as well; like the book's loaders
+        # it should drop only training batches (a score must count every example).
+        drop_last = self.args.dataloader_drop_last
+        self.args.dataloader_drop_last = drop_last and is_training
+        try:
+            return super()._get_dataloader(
+                dataset, description, batch_size, sampler_fn, is_training, dataloader_key
+            )
+        finally:
+            self.args.dataloader_drop_last = drop_last
+
     def _use_cache(self, model: torch.nn.Module, inputs: Mapping[str, Any]) -> dict[str, Any]:
         inputs = dict(inputs)
         example_ids = inputs.pop("example_id", None)

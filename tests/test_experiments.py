@@ -57,6 +57,8 @@ def test_row_flags_say_what_the_book_does(tmp_path):
     assert "--disable_causal_mask" in by_number[17] and "--average_embeddings" in by_number[19]
     lora = by_number[11]
     assert lora[lora.index("--lora_alpha_convention") + 1] == "book"
+    for argv in by_number.values():  # the book's training loader drops its last partial batch
+        assert argv[argv.index("--dataloader_drop_last") + 1] == "true"
 
 
 def test_quick_random_grid_runs_resumes_and_reports(spam_csv, tmp_path):

@@ -259,6 +259,24 @@ def test_max_steps_without_epochs_is_accepted(spam_csv, tmp_path):
     assert training_args.max_steps == 2
 
 
+def test_drop_last_drops_training_batches_only(tiktoken_available, tmp_path):
+    """The book's loaders: the training loader drops its last partial batch, evaluation none."""
+    from conftest import write_spam_fixture
+
+    from hf_spam.data import DataArguments, prepare_data
+
+    data = write_spam_fixture(tmp_path / "spam.csv", rows=150)
+    sizes = {s: len(d) for s, d in prepare_data(DataArguments(dataset=str(data))).dataset.items()}
+    assert all(n % 8 for n in sizes.values())  # every split ends in a partial batch
+    out = tmp_path / "out"
+    train(*parse(tiny_args(data, out, "--dataloader_drop_last", "true")))
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 3 * (sizes["train"] // 8)
+    results = json.loads((out / "all_results.json").read_text())
+    for split, n in sizes.items():
+        assert sum(map(sum, results["confusion_matrix"][split])) == n
+
+
 def test_choices_are_checked_from_python_too():
     with pytest.raises(UsageError, match="--init must be one of"):
         ModelArguments(init="zeros")
