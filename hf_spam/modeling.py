@@ -397,6 +397,8 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
     _tied_weights_keys = {"out_head.weight": "gpt.tok_emb.weight"}
 
     def __init__(self, config: GPTConfig):
+        if config.disable_causal_mask:  # each position would see the token it has to predict
+            raise ValueError("GPTForCausalLM needs the causal mask: disable_causal_mask=True")
         super().__init__(config)
         self.gpt = GPTModel(config)
         self.out_head = nn.Linear(config.emb_dim, config.vocab_size, bias=False)

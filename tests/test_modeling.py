@@ -123,6 +123,11 @@ def test_config_aliases_and_presets():
         GPTConfig(emb_dim=10, n_heads=3)
 
 
+def test_causal_lm_refuses_a_config_without_the_causal_mask():
+    with pytest.raises(ValueError, match="disable_causal_mask=True"):
+        GPTForCausalLM(GPTConfig(**TINY, disable_causal_mask=True))
+
+
 def test_causal_lm_ties_head_and_generates_with_left_padding():
     torch.manual_seed(0)
     model = GPTForCausalLM(GPTConfig(**TINY)).eval()
