@@ -4,7 +4,9 @@ path against `pipeline()`, on the tiny classifier and the 124M model.
 (a) the tiny classifier (2 blocks of width 32, GPT-2's vocabulary) over 100k SMS-length texts,
 end to end in a fresh process (imports and model load included), bulk path vs `--use_pipeline`;
 (b) peak resident memory of the bulk path at 10k and 1M lines; (c) the 124M model, bulk vs the
-batched pipeline over the SMS test texts (rows of the SMS benchmark, each in its own process).
+batched pipeline over the SMS test texts (rows of the SMS benchmark, each in its own process), and
+the fastest any fp32 path could be here: the forward's multiply-adds at this CPU's measured matrix
+product rate.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .benchmark import BenchmarkArguments, Row, run_all
+from .benchmark import BenchmarkArguments, Row, benchmark_data, run_all
 from .hardware import cpu_name
 
 BULK_TEXTS = 100_000
@@ -101,9 +103,42 @@ def run_bulk_benchmark(args: BenchmarkArguments, repeats: int = 2) -> list[dict[
                 rows.append(_bulk_row(f"(b) tiny, {size:,} lines, bulk path", size, seconds, peak))
             sample.unlink()
     for _ in range(repeats):
-        for row in run_all(dataclasses_replace(args, rows="pipe_hf_spam_batched,bulk_hf_spam")):
+        for row in run_all(dataclasses_replace(args, rows=",".join(LARGE_ROWS))):
             rows.append(_bulk_row(f"(c) 124M, {row.name}", 0, row.seconds, row.peak_memory_mb, row))
     return rows
+
+
+#: (c): the pipeline as it runs today, as it ran before the model grouped texts by length, bulk.
+LARGE_ROWS = ("pipe_hf_spam_batched", "pipe_hf_spam_every_position", "bulk_hf_spam")
+
+
+def classifier_forward_flops(config: Any, lengths: list[int]) -> int:
+    """FLOPs of the matrix products of hf_spam's classifier over unpadded texts of `lengths`
+    tokens: every block's four attention projections and feed-forward at every token, but the
+    last block's keys and values only at the others (its query, output and feed-forward run at
+    each text's last token), and the head. Attention scores are left out (a few percent at SMS
+    lengths), so no fp32 forward over these texts does less work."""
+    d, hidden = config.emb_dim, 4 * config.emb_dim
+    block = 4 * d * d + 2 * d * hidden  # multiply-adds per token
+    tokens, texts = sum(lengths), len(lengths)
+    macs = tokens * (block * (config.n_layers - 1) + 2 * d * d)
+    macs += texts * (block - 2 * d * d + d * config.num_labels)
+    return 2 * macs
+
+
+def large_model_bound(args: BenchmarkArguments) -> str:
+    """The fastest the 124M model can classify the SMS test texts here in fp32: its forward's
+    FLOPs at this CPU's measured matrix-product rate."""
+    from .configuration import GPTConfig
+    from .hardware import matmul_gflops
+
+    lengths = [len(ids) for ids in benchmark_data(args).dataset["test"]["input_ids"]]
+    flops = classifier_forward_flops(GPTConfig(num_labels=2), lengths)
+    rate = matmul_gflops()
+    bound = len(lengths) / (flops / (rate * 1e9))
+    return (f"(c) bound: {len(lengths)} texts, {sum(lengths):,} tokens, at least "
+            f"{flops / 1e12:.2f} TFLOP of matrix products; this CPU multiplies fp32 matrices at "
+            f"{rate:.0f} GFLOP/s, so no fp32 path exceeds {bound:.0f} texts/s")  # fmt: skip
 
 
 def _bulk_row(name: str, n: int, seconds: float, peak: float, row: Row | None = None) -> dict:
@@ -126,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
 
     (args,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses(args=argv)
     table = run_bulk_benchmark(args)
+    bound = large_model_bound(args)
     print(f"{cpu_name()} ({os.cpu_count()} CPUs), torch {torch.__version__}, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(format_table(table))
+    print(bound)

@@ -1,4 +1,5 @@
-"""What this machine can do: the CPU's name and whether it computes bf16 in hardware."""
+"""What this machine can do: the CPU's name, whether it computes bf16 in hardware, and how fast
+it multiplies fp32 matrices."""
 
 from __future__ import annotations
 
@@ -32,4 +33,25 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-__all__ = ["cpu_has_native_bf16", "cpu_name"]
+def matmul_gflops(rows: int = 2048, width: int = 768, seconds: float = 2.0) -> float:
+    """fp32 GFLOP/s of this machine's matrix products at a transformer layer's shape
+    (`rows` tokens x `width` @ `width` x 4 `width`, GPT-2's feed-forward), best of ~`seconds`.
+
+    A model's forward cannot run faster than its multiply-adds at this rate: the bound that
+    benchmark tables compare their rows with.
+    """
+    import time
+
+    a, b = torch.randn(rows, width), torch.randn(width, 4 * width)
+    flops = 2 * rows * width * 4 * width
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    a @ b  # warm-up
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return flops / best / 1e9
+
+
+__all__ = ["cpu_has_native_bf16", "cpu_name", "matmul_gflops"]
