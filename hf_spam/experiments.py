@@ -213,8 +213,21 @@ def _device() -> str:
     return cpu_name()
 
 
-def run_row(row: BookRow, args: ExperimentArguments, train_flags: Sequence[str]) -> RowResult:
-    """Train one row, or read its result when an earlier invocation finished it."""
+def _run_key(argv: Sequence[str]) -> tuple[str, ...]:
+    """A row's training run apart from where it writes: rows with equal keys are one run."""
+    where = list(argv).index("--output_dir")
+    return (*argv[:where], *argv[where + 2 :])
+
+
+def run_row(
+    row: BookRow,
+    args: ExperimentArguments,
+    train_flags: Sequence[str],
+    earlier: dict[tuple[str, ...], RowResult] | None = None,
+) -> RowResult:
+    """Train one row, or read its result when an earlier invocation finished it, or take the
+    result of an `earlier` row of this grid that is the same run (with `--init random`, rows 5
+    and 10 both train every layer of a random GPT-2)."""
     from .training import parse_train_arguments, train
 
     out = Path(args.output_dir) / f"row-{row.number:02d}"
@@ -226,6 +239,13 @@ def run_row(row: BookRow, args: ExperimentArguments, train_flags: Sequence[str])
             logger.warning("Row %d: finished earlier, results read from %s", row.number, record)
             return result
         logger.warning("Row %d: %s was run with other flags; running it again", row.number, out)
+    same = (earlier or {}).get(_run_key(argv))
+    if same is not None:
+        logger.warning("Row %d: the same run as row %d (equal flags); its results are reused",
+                       row.number, same.number)  # fmt: skip
+        result = RowResult(**{**asdict(same), "number": row.number, "flags": argv})
+        write_json(record, asdict(result))
+        return result
     logger.warning("Row %d: hf-spam train %s", row.number, " ".join(argv))
     started = time.perf_counter()
     metrics = train(*parse_train_arguments(argv)).metrics
@@ -249,7 +269,11 @@ def run_experiments(args: ExperimentArguments, train_flags: Sequence[str] = ()) 
     if args.quick and args.rows == "all":
         numbers = list(QUICK_ROWS)
     rows = [row for row in BOOK_ROWS if row.number in numbers]
-    results = [run_row(row, args, train_flags) for row in rows]
+    results: list[RowResult] = []
+    runs: dict[tuple[str, ...], RowResult] = {}
+    for row in rows:
+        results.append(run_row(row, args, train_flags, runs))
+        runs.setdefault(_run_key(results[-1].flags), results[-1])
     write_experiment_reports(rows, results, args)
     return results
 

@@ -11,6 +11,7 @@ from hf_spam.errors import UsageError
 from hf_spam.experiments import (
     BOOK_ROWS,
     ExperimentArguments,
+    _run_key,
     parse_rows,
     row_argv,
     run_experiments,
@@ -79,3 +80,20 @@ def test_quick_random_grid_runs_resumes_and_reports(spam_csv, tmp_path):
     again = run_experiments(args, flags)
     assert [r.test_accuracy for r in again] == [r.test_accuracy for r in results]
     assert (out / "row-01" / "experiment.json").stat().st_mtime_ns == stamp
+
+
+def test_rows_that_are_the_same_run_train_once(spam_csv, tmp_path):
+    """Row 18 is row 1's run (class labels never equal the ignored id); with random weights
+    row 10 is row 5's. Each pair trains once; the second row reports the first one's run."""
+    random_grid = ExperimentArguments(output_dir=str(tmp_path), init="random")
+    argv = {row.number: row_argv(row, random_grid, []) for row in BOOK_ROWS}
+    assert _run_key(argv[5]) == _run_key(argv[10]) and _run_key(argv[1]) == _run_key(argv[18])
+    assert len({_run_key(a) for a in argv.values()}) == len(BOOK_ROWS) - 2
+    out = tmp_path / "grid"
+    args = ExperimentArguments(output_dir=str(out), rows="1,18", init="random", quick=True)
+    flags = ["--dataset", str(spam_csv), "--disable_tqdm", "true", "--save_strategy", "no"]
+    first, same = run_experiments(args, flags)
+    assert (same.number, same.output_dir, same.test_accuracy) == (18, first.output_dir,
+                                                                  first.test_accuracy)  # fmt: skip
+    assert sorted(p.name for p in (out / "row-18").iterdir()) == ["experiment.json"]
+    assert "| 18 |" in (out / "experiments.md").read_text().replace("  ", " ")
