@@ -257,7 +257,7 @@ def frozen_trunk_start(model: GPTForSequenceClassification, model_args: Any) -> 
 class SpamTrainer(Trainer):
     """`Trainer` that feeds cached frozen-trunk states instead of token ids when it can, and
     evaluates `train_eval_dataset` (keys `train_*`) after each evaluation of the validation set
-    (keys `eval_*`, Trainer's convention)."""
+    (keys `eval_*`, Trainer's convention), and drops a partial last batch in training only."""
 
     def __init__(
         self,
