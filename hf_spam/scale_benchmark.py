@@ -16,7 +16,7 @@ Trunk computations are counted twice, independently: by the store (`computed_per
 by a forward hook on block 0 counting the rows it runs (the build, and any epoch or evaluation
 that missed the store).
 
-    hf-spam benchmark --scale            # 1k, 5k, 20k, 50k texts, 2 epochs (~1.5 h on 2 cores)
+    hf-spam benchmark --scale            # 1k, 5k, 20k, 50k texts, 2 epochs (~80 min on 2 cores)
     hf-spam benchmark --scale --sizes 1000,5000   # ~9 min on an idle 2-core EPYC
     hf-spam benchmark --scale --quick    # 50 and 200 texts, 1 epoch, < 3 min
 """
