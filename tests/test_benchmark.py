@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 
 from hf_spam import benchmark
@@ -71,3 +73,23 @@ def test_rows_switch_features_off_through_flags_not_patches():
         max_length=64,
     )
     assert build_model(model_args, labels).skip_padding_work is False
+
+
+def test_hf_spam_rows_pay_for_a_fresh_trunk_pass(spam_csv, monkeypatch):
+    """The store is built before Trainer's clock starts and would be reused from an earlier run
+    under the default cache: each row builds its own and its time includes that pass."""
+    from hf_spam import training
+
+    seen = {}
+
+    def fake_train(model_args, data_args, training_args, prepared):
+        seen["store"] = model_args.trunk_cache_dir
+        seen["n"] = len(prepared.dataset["train"])
+        metrics = {"train_runtime": 10.0, "test_accuracy": 0.9}
+        return training.TrainingResult(training_args.output_dir, metrics, 1, 2, 10.0, [],
+                                       trunk_seconds=5.0)  # fmt: skip
+
+    monkeypatch.setattr(training, "train", fake_train)
+    row = benchmark.train_hf_spam(BenchmarkArguments(dataset=str(spam_csv), epochs=3), "hf_spam")
+    assert seen["store"].startswith(tempfile.gettempdir()) and seen["store"].endswith("features")
+    assert row.seconds == 15.0 and row.examples_per_s == pytest.approx(seen["n"] * 3 / 15.0)
