@@ -72,8 +72,12 @@ def test_quick_random_grid_runs_resumes_and_reports(spam_csv, tmp_path):
         saved = json.loads((out / f"row-{result.number:02d}" / "all_results.json").read_text())
         assert result.test_accuracy == pytest.approx(saved["test_accuracy"])
         assert 0.0 <= result.test_accuracy <= 1.0
+        # A row's time counts the trunk pass, which runs before Trainer's clock starts.
+        assert result.trunk_seconds > 0.0
+        assert result.seconds == pytest.approx(saved["train_runtime"] + result.trunk_seconds)
     markdown = (out / "experiments.md").read_text()
     assert "random (book: pretrained)" in markdown and "95.00%" in markdown
+    assert f"(trunk {results[0].trunk_seconds / 60:.2f})" in markdown
     assert Image.open(out / "experiments.png").size[0] > 100
     # A second invocation finds every row finished and runs nothing.
     stamp = (out / "row-01" / "experiment.json").stat().st_mtime_ns
