@@ -21,7 +21,7 @@ from transformers import TrainerCallback, set_seed
 from .configuration import GPTConfig
 from .constants import SPLITS
 from .data import DataArguments, PreparedData, get_data_collator, get_tokenizer, prepare_data
-from .hardware import cpu_has_native_bf16
+from .hardware import cpu_has_fast_bf16
 from .metrics import make_compute_metrics
 from .modeling import GPTForSequenceClassification
 from .outputs import evaluate_splits, resolve_checkpoint, save_final_outputs
@@ -133,10 +133,10 @@ def train(
         training_args.world_size,
         training_args.device,
     )
-    if training_args.bf16 and training_args.use_cpu and not cpu_has_native_bf16():
+    if training_args.bf16 and training_args.use_cpu and not cpu_has_fast_bf16():
         logger.warning(
-            "--bf16 on a CPU without bf16 hardware (AVX512-BF16 or AMX): bf16 is emulated and "
-            "usually several times slower than fp32 here; drop --bf16 on this machine"
+            "--bf16 on a CPU without AMX: bf16 runs slower than fp32 here (converted around "
+            "every op, or emulated without AVX512-BF16); drop --bf16 on this machine"
         )
     resume = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
     if prepared is None:

@@ -44,8 +44,8 @@ def test_unknown_row_is_refused_before_any_work():
 
 @pytest.mark.parametrize("native", [True, False])
 def test_bf16_rows_say_when_bf16_is_emulated(monkeypatch, native):
-    monkeypatch.setattr(benchmark, "cpu_has_native_bf16", lambda: native)
-    assert ("emulated" in benchmark._bf16_note()) is not native
+    monkeypatch.setattr(benchmark, "cpu_has_fast_bf16", lambda: native)
+    assert ("slower than fp32" in benchmark._bf16_note()) is not native
 
 
 def test_rows_switch_features_off_through_flags_not_patches():

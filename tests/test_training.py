@@ -171,15 +171,15 @@ def test_book_defaults():
     assert training_args.lr_scheduler_type == "constant"
 
 
-def test_bf16_on_cpu_without_bf16_hardware_warns(spam_csv, tmp_path, monkeypatch, caplog):
+def test_bf16_on_cpu_without_amx_warns(spam_csv, tmp_path, monkeypatch, caplog):
     import hf_spam.training as training
 
-    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(training, "cpu_has_fast_bf16", lambda: False)
     out = tmp_path / "bf16"
     args = tiny_args(spam_csv, out, "--bf16", "true", "--num_train_epochs", "1")
     with caplog.at_level("WARNING", logger="hf_spam.training"):
         train(*parse(args + ["--save_strategy", "no"]))
-    assert "without bf16 hardware" in caplog.text and "drop --bf16" in caplog.text
+    assert "--bf16 on a CPU without AMX" in caplog.text and "drop --bf16" in caplog.text
     assert (out / "model.safetensors").exists()  # a warning, not a refusal
 
 
