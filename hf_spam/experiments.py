@@ -222,6 +222,14 @@ def _run_key(argv: Sequence[str]) -> tuple[str, ...]:
     return (*argv[:where], *argv[where + 2 :])
 
 
+def read_record(row: BookRow, args: ExperimentArguments) -> RowResult | None:
+    """The result an earlier invocation recorded for `row` in this grid's folder, if any."""
+    record = Path(args.output_dir) / f"row-{row.number:02d}" / ROW_RECORD
+    if not record.is_file():
+        return None
+    return RowResult(**json.loads(record.read_text(encoding="utf-8")))
+
+
 def run_row(
     row: BookRow,
     args: ExperimentArguments,
@@ -234,20 +242,19 @@ def run_row(
     from .training import parse_train_arguments, train
 
     out = Path(args.output_dir) / f"row-{row.number:02d}"
-    record = out / ROW_RECORD
     argv = row_argv(row, args, train_flags)
-    if record.is_file():
-        result = RowResult(**json.loads(record.read_text(encoding="utf-8")))
-        if result.flags == argv:
-            logger.warning("Row %d: finished earlier, results read from %s", row.number, record)
-            return result
+    recorded = read_record(row, args)
+    if recorded is not None and recorded.flags == argv:
+        logger.warning("Row %d: finished earlier, results read from %s", row.number, out)
+        return recorded
+    if recorded is not None:
         logger.warning("Row %d: %s was run with other flags; running it again", row.number, out)
     same = (earlier or {}).get(_run_key(argv))
     if same is not None:
         logger.warning("Row %d: the same run as row %d (equal flags); its results are reused",
                        row.number, same.number)  # fmt: skip
         result = RowResult(**{**asdict(same), "number": row.number, "flags": argv})
-        write_json(record, asdict(result))
+        write_json(out / ROW_RECORD, asdict(result))
         return result
     logger.warning("Row %d: hf-spam train %s", row.number, " ".join(argv))
     started = time.perf_counter()
@@ -265,22 +272,38 @@ def run_row(
         flags=argv,
         trunk_seconds=trained.trunk_seconds,
     )
-    write_json(record, asdict(result))  # last: its presence marks the row as finished
+    write_json(out / ROW_RECORD, asdict(result))  # last: its presence marks the row as finished
     return result
 
 
+def finished_rows(
+    args: ExperimentArguments, train_flags: Sequence[str] = ()
+) -> dict[int, RowResult]:
+    """Every row of the table this grid's folder holds a finished run of, with these flags."""
+    found = {}
+    for row in BOOK_ROWS:
+        recorded = read_record(row, args)
+        if recorded is not None and recorded.flags == row_argv(row, args, train_flags):
+            found[row.number] = recorded
+    return found
+
+
 def run_experiments(args: ExperimentArguments, train_flags: Sequence[str] = ()) -> list[RowResult]:
-    """Run (or resume) the chosen rows, then write experiments.md/.json/.png."""
+    """Run (or resume) the chosen rows, then write experiments.md/.json/.png over every row
+    finished in the folder, so that a grid run in parts (`--rows 1-4`, then `--rows 5,6`) reads
+    as one table. Returns the chosen rows' results."""
     numbers = parse_rows(args.rows)
     if args.quick and args.rows == "all":
         numbers = list(QUICK_ROWS)
-    rows = [row for row in BOOK_ROWS if row.number in numbers]
     results: list[RowResult] = []
     runs: dict[tuple[str, ...], RowResult] = {}
-    for row in rows:
-        results.append(run_row(row, args, train_flags, runs))
-        runs.setdefault(_run_key(results[-1].flags), results[-1])
-    write_experiment_reports(rows, results, args)
+    for row in BOOK_ROWS:
+        if row.number in numbers:
+            results.append(run_row(row, args, train_flags, runs))
+            runs.setdefault(_run_key(results[-1].flags), results[-1])
+    done = finished_rows(args, train_flags)
+    reported = [row for row in BOOK_ROWS if row.number in done]
+    write_experiment_reports(reported, [done[row.number] for row in reported], args)
     return results
 
 
@@ -367,6 +390,10 @@ def write_experiment_reports(
         if args.init == "random"
         else ""
     )
+    grid = QUICK_ROWS if args.quick else [row.number for row in BOOK_ROWS]
+    missing = [str(n) for n in grid if n not in {row.number for row in rows}]
+    if missing:
+        note += f"Rows not finished in this folder: {', '.join(missing)}.\n\n"
     markdown = (
         "# The book's classification experiments\n\n"
         f"{note}{format_table(table, markdown=True)}\n\n![Test accuracy per row]({EXPERIMENTS_PLOT})\n"
@@ -385,7 +412,9 @@ __all__ = [
     "BookRow",
     "ExperimentArguments",
     "RowResult",
+    "finished_rows",
     "parse_rows",
+    "read_record",
     "row_argv",
     "run_experiments",
     "write_experiment_reports",

@@ -101,3 +101,23 @@ def test_rows_that_are_the_same_run_train_once(spam_csv, tmp_path):
                                                                   first.test_accuracy)  # fmt: skip
     assert sorted(p.name for p in (out / "row-18").iterdir()) == ["experiment.json"]
     assert "| 18 |" in (out / "experiments.md").read_text().replace("  ", " ")
+
+
+def test_a_grid_run_in_parts_reports_every_finished_row(spam_csv, tmp_path):
+    """`--rows 1` then `--rows 16`: the second table has both rows and names the rest; a row
+    finished with other flags is not this grid's and stays out of the table."""
+    out = tmp_path / "grid"
+    flags = ["--dataset", str(spam_csv), "--disable_tqdm", "true", "--save_strategy", "no"]
+
+    def grid(rows: str, *extra: str):
+        args = ExperimentArguments(output_dir=str(out), rows=rows, init="random", quick=True)
+        return run_experiments(args, [*flags, *extra])
+
+    grid("1")
+    grid("2", "--seed", "7")
+    (second,) = grid("16")
+    assert second.number == 16
+    report = json.loads((out / "experiments.json").read_text())
+    assert [r["number"] for r in report["results"]] == [1, 16]
+    markdown = (out / "experiments.md").read_text()
+    assert "Rows not finished in this folder: 2, 3, 4, 5, 10, 17, 19." in markdown
