@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import DataError, UsageError
 from .files import write_json, write_text
 from .hardware import cpu_name
 from .reporting import format_table
@@ -227,7 +227,12 @@ def read_record(row: BookRow, args: ExperimentArguments) -> RowResult | None:
     record = Path(args.output_dir) / f"row-{row.number:02d}" / ROW_RECORD
     if not record.is_file():
         return None
-    return RowResult(**json.loads(record.read_text(encoding="utf-8")))
+    try:
+        return RowResult(**json.loads(record.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError) as err:
+        raise DataError(
+            f"{record}: not a finished row's record ({err}); delete it to run row {row.number} again"
+        ) from None
 
 
 def run_row(

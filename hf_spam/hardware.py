@@ -9,15 +9,15 @@ import torch
 
 
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str] | None:
-    """The CPU's feature flags as Linux lists them (`avx512_bf16`, `amx_bf16`, ...); None where
-    there is no such file."""
+    """The CPU's feature flags as Linux lists them on x86 (`avx512_bf16`, `amx_bf16`, ...); None
+    where there is no such file or line (ARM lists `Features` instead)."""
     try:
         for line in Path(cpuinfo).read_text().splitlines():
             if line.startswith("flags"):
                 return set(line.split(":", 1)[1].split())
     except OSError:
-        return None
-    return set()
+        pass
+    return None
 
 
 def cpu_has_fast_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
@@ -25,7 +25,7 @@ def cpu_has_fast_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
 
     Without AVX512-BF16 oneDNN emulates bf16 through fp32 (several times slower); with
     AVX512-BF16 but no AMX it converts around every op: 0.63x fp32 measured on such a Xeon, and
-    slower on AMD EPYC Zen 4 too. Where Linux's flags are missing, torch's own test decides.
+    slower on AMD EPYC Zen 4 too. Without x86 flags (other systems, ARM), torch's test decides.
     """
     flags = cpu_flags(cpuinfo)
     if flags is not None:

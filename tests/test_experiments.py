@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from hf_spam.errors import UsageError
+from hf_spam.errors import DataError, UsageError
 from hf_spam.experiments import (
     BOOK_ROWS,
     ExperimentArguments,
@@ -121,3 +121,13 @@ def test_a_grid_run_in_parts_reports_every_finished_row(spam_csv, tmp_path):
     assert [r["number"] for r in report["results"]] == [1, 16]
     markdown = (out / "experiments.md").read_text()
     assert "Rows not finished in this folder: 2, 3, 4, 5, 10, 17, 19." in markdown
+
+
+def test_a_damaged_row_record_is_named_and_nothing_runs(spam_csv, tmp_path):
+    out = tmp_path / "grid"
+    (out / "row-01").mkdir(parents=True)
+    (out / "row-01" / "experiment.json").write_text('{"number": 1, "seconds"')
+    args = ExperimentArguments(output_dir=str(out), rows="1", init="random", quick=True)
+    with pytest.raises(DataError, match=r"row-01/experiment.json: not a finished row's record"):
+        run_experiments(args, ["--dataset", str(spam_csv)])
+    assert sorted(p.name for p in (out / "row-01").iterdir()) == ["experiment.json"]

@@ -25,9 +25,12 @@ def test_bf16_pays_off_only_with_amx(tmp_path, name, extra, fast):
     assert cpu_has_fast_bf16(cpuinfo) is fast
 
 
-def test_without_cpuinfo_torch_decides(tmp_path):
+def test_without_x86_flags_torch_decides(tmp_path):
     import torch
 
     expected = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    assert cpu_flags(tmp_path / "missing") is None
-    assert cpu_has_fast_bf16(tmp_path / "missing") is expected
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16\n")
+    for cpuinfo in (tmp_path / "missing", arm):
+        assert cpu_flags(cpuinfo) is None
+        assert cpu_has_fast_bf16(cpuinfo) is expected
