@@ -276,7 +276,10 @@ class SpamTrainer(Trainer):
         # cannot call evaluate, it has no trainer.
         if self.train_eval_dataset is not None and eval_dataset is None:
             if metric_key_prefix == "eval":
-                super().evaluate(self.train_eval_dataset, ignore_keys, "train")
+                # A report must not change the training: this evaluation draws from torch's RNG,
+                # which seeds the next epoch's shuffle.
+                with torch.random.fork_rng(devices=[]):
+                    super().evaluate(self.train_eval_dataset, ignore_keys, "train")
         return metrics
 
     def _get_dataloader(self, dataset, description, batch_size, sampler_fn=None, is_training=False,

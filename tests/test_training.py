@@ -475,3 +475,16 @@ def test_disk_limit_while_saving_leaves_no_partial_model_folder(spam_csv, tmp_pa
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {out / 'model.safetensors'}: could not be written"), last
     _assert_no_final_outputs(out)
+
+
+def test_evaluating_the_training_set_does_not_change_the_training(spam_csv, tmp_path):
+    """`--eval_on_train` only reports: the extra evaluation after each epoch must not move the
+    RNG that shuffles the next epoch (it did: weights differed from epoch 2 on)."""
+    weights = {}
+    for flag in ("true", "false"):
+        out = tmp_path / flag
+        args = tiny_args(spam_csv, out, "--trainable_layers", "all", "--num_train_epochs", "2")
+        train(*parse(args + ["--eval_on_train", flag, "--save_strategy", "no"]))
+        weights[flag] = load_file(out / "model.safetensors")
+    for key, value in weights["true"].items():
+        assert torch.equal(value, weights["false"][key]), key
