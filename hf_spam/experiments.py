@@ -73,9 +73,9 @@ def _row(number, model, weights, position, layers, context, flags, *book) -> Boo
 # recipe: the last position of texts padded to the longest training text, pads seen as tokens.
 BOOK_RECIPE = ("--trainable_token_pos", "last", "--context_length", "longest_training_example")
 LONGEST = "longest train ex. (120)"
-#: Every row: the book's training loader drops the last partial batch (1045 = 130 x 8 + 5);
-#: hf_spam drops training batches only, evaluation sees every example as in the book.
-BOOK_LOADER = ["--dataloader_drop_last", "true"]
+#: Every row: the book's training loader, batch for batch (its shuffle replayed from the seed);
+#: it drops the last partial batch (1045 = 130 x 8 + 5), in training only, as the book's loaders.
+BOOK_LOADER = ["--train_sampling_strategy", "book", "--dataloader_drop_last", "true"]
 SMALL, MEDIUM, LARGE, XL = MODEL_SIZES
 BOOK_ROWS: tuple[BookRow, ...] = (
     _row(1, SMALL, "pretrained", "last", "last_block", LONGEST, BOOK_RECIPE,

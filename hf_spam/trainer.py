@@ -1,4 +1,4 @@
-"""What trains and how `Trainer` feeds it: trainable-layer policies, LoRA, the trunk cache.
+"""What trains and how `Trainer` feeds it: trainable-layer policies, the trunk cache, the order.
 
 The policies are one table (`TRAINABLE_POLICIES`): freezing, the trunk cache's start and the
 model card's wording all read it, so a new policy is one row. `SpamTrainer` is `Trainer` with two
@@ -11,7 +11,6 @@ complete checkpoints; the final folder is written aside and moved into place whe
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,7 +18,9 @@ from typing import Any, Protocol
 import torch
 from transformers import Trainer
 
+from .lora import add_lora_adapters
 from .modeling import GPTForSequenceClassification
+from .sampling import BookOrderSampler
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,6 @@ TRAINABLE_POLICIES: dict[str, TrainablePolicy] = {
     ),
 }
 
-LORA_ALPHA_CONVENTIONS = ("book", "peft")
-#: Every linear layer of a transformer block, as the book's `replace_linear_with_lora` wraps them.
-BOOK_LORA_TARGETS = "W_query,W_key,W_value,out_proj,layers.0,layers.2"
-
 
 def get_policy(name: str) -> TrainablePolicy:
     try:
@@ -97,58 +94,18 @@ def _trains(name: str, rule: TrainablePolicy, start: int) -> bool:
     return False
 
 
-def apply_trainable_layers(model: GPTForSequenceClassification, model_args: Any) -> Any:
+def apply_trainable_layers(
+    model: GPTForSequenceClassification, model_args: Any, seed: int = 123
+) -> Any:
     """Freeze everything `--trainable_layers` does not name; returns the model to train (a
-    `PeftModel` for LoRA)."""
+    `PeftModel` for LoRA, its adapters drawn from `seed`)."""
     rule = get_policy(model_args.trainable_layers)
     if rule.adapters:
-        return add_lora_adapters(model, model_args)
+        return add_lora_adapters(model, model_args, seed)
     start = model.config.n_layers - (rule.top_blocks or 0)
     for name, param in model.named_parameters():
         param.requires_grad = _trains(name, rule, start)
     return model
-
-
-def peft_lora_alpha(rank: int, alpha: float, convention: str) -> float:
-    """peft's `lora_alpha` for an adapter scaled as `convention` means `alpha`.
-
-    The book's `LoRALayer` computes `alpha * (x @ A @ B)`; peft scales by `lora_alpha / r`. So
-    the book's alpha is peft's `alpha * rank` (book rank 16, alpha 16 = peft lora_alpha 256).
-    """
-    if convention not in LORA_ALPHA_CONVENTIONS:
-        raise ValueError(f"unknown LoRA alpha convention {convention!r}")
-    return alpha * rank if convention == "book" else alpha
-
-
-def add_lora_adapters(model: GPTForSequenceClassification, model_args: Any) -> Any:
-    """LoRA adapters on the named linear layers, the new head trained in full (peft)."""
-    from peft import LoraConfig, get_peft_model
-
-    rank, convention = model_args.lora_rank, model_args.lora_alpha_convention
-    config = LoraConfig(
-        r=rank,
-        lora_alpha=peft_lora_alpha(rank, model_args.lora_alpha, convention),
-        lora_dropout=model_args.lora_dropout,
-        target_modules=[m.strip() for m in model_args.lora_target_modules.split(",")],
-        # The book also wraps its (fully trained) new head in a LoRA layer; peft cannot combine
-        # an adapter with a fully trained module, and the head's full weight already trains.
-        modules_to_save=["out_head"],
-    )
-    peft_model = get_peft_model(model, config)
-    if convention == "book":
-        book_lora_init(peft_model)
-    return peft_model
-
-
-@torch.no_grad()
-def book_lora_init(model: torch.nn.Module) -> None:
-    """A initialised as the book does: `kaiming_uniform_(a=sqrt(5))` of an (in, rank) tensor,
-    i.e. uniform in +-1/sqrt(rank); peft's (rank, in) layout would give +-1/sqrt(in). B stays 0,
-    so the model's output is unchanged."""
-    for name, module in model.named_modules():
-        if name.endswith("lora_A.default") and isinstance(module, torch.nn.Linear):
-            bound = 1 / math.sqrt(module.weight.shape[0])
-            module.weight.uniform_(-bound, bound)
 
 
 def trainable_parameters(model: torch.nn.Module) -> tuple[int, int, list[str]]:
@@ -255,9 +212,11 @@ def frozen_trunk_start(model: GPTForSequenceClassification, model_args: Any) -> 
 
 
 class SpamTrainer(Trainer):
-    """`Trainer` that feeds cached frozen-trunk states instead of token ids when it can, and
+    """`Trainer` that feeds cached frozen-trunk states instead of token ids when it can,
     evaluates `train_eval_dataset` (keys `train_*`) after each evaluation of the validation set
-    (keys `eval_*`, Trainer's convention), and drops a partial last batch in training only."""
+    (keys `eval_*`, Trainer's convention), drops a partial last batch in training only, decays
+    every weight as the book's AdamW does, and can draw the book's batch order
+    (`--train_sampling_strategy book`)."""
 
     def __init__(
         self,
@@ -281,6 +240,19 @@ class SpamTrainer(Trainer):
                 with torch.random.fork_rng(devices=[]):
                     super().evaluate(self.train_eval_dataset, ignore_keys, "train")
         return metrics
+
+    def get_decay_parameter_names(self, model: torch.nn.Module) -> list[str]:
+        # The book's AdamW decays every parameter; Trainer's default spares biases and norms.
+        return [name for name, _ in model.named_parameters()]
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.args.train_sampling_strategy != "book":
+            return super()._get_train_sampler(train_dataset)
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        batch_size = self.args.per_device_train_batch_size * max(1, self.args.world_size)
+        return BookOrderSampler(
+            len(dataset), batch_size, self.args.dataloader_drop_last, self.args.seed
+        )
 
     def _get_dataloader(self, dataset, description, batch_size, sampler_fn=None, is_training=False,
                         dataloader_key=None):  # fmt: skip
@@ -343,21 +315,16 @@ def with_example_ids(dataset: Any) -> Any:
 
 
 __all__ = [
-    "BOOK_LORA_TARGETS",
-    "LORA_ALPHA_CONVENTIONS",
     "TRAINABLE_POLICIES",
     "CollatorWithExampleIds",
     "SpamTrainer",
     "TrainablePolicy",
     "TrunkCache",
-    "add_lora_adapters",
     "apply_trainable_layers",
-    "book_lora_init",
     "first_trainable_block",
     "frozen_trunk_start",
     "open_trunk_cache",
     "get_policy",
-    "peft_lora_alpha",
     "trainable_parameters",
     "trunk_view",
     "with_example_ids",

@@ -22,6 +22,8 @@ from .configuration import GPTConfig
 from .constants import SPLITS
 from .data import DataArguments, PreparedData, get_data_collator, get_tokenizer, prepare_data
 from .hardware import cpu_has_fast_bf16
+from .initialization import book_head_init, book_random_init
+from .lora import merge_lora
 from .metrics import make_compute_metrics
 from .modeling import GPTForSequenceClassification
 from .outputs import evaluate_splits, resolve_checkpoint, save_final_outputs
@@ -54,8 +56,13 @@ logger = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------------
 
 
-def build_model(model_args: ModelArguments, prepared: PreparedData) -> GPTForSequenceClassification:
-    """The classifier with the labels of the data, from GPT-2 weights, a saved folder or random."""
+def build_model(
+    model_args: ModelArguments, prepared: PreparedData, seed: int = 123
+) -> GPTForSequenceClassification:
+    """The classifier with the labels of the data, from GPT-2 weights, a saved folder or random.
+
+    A new head (and, with `--init random`, the whole model) starts from `seed` as in the book.
+    """
     labels = {
         "num_labels": prepared.num_labels,
         "id2label": dict(prepared.id2label),
@@ -68,6 +75,7 @@ def build_model(model_args: ModelArguments, prepared: PreparedData) -> GPTForSeq
         model = GPTForSequenceClassification(
             GPTConfig.from_preset(_size_preset(source), **overrides)
         )
+        book_random_init(model, seed)
     elif (_saved_config(model_args) or {}).get("model_type") == GPTConfig.model_type:
         # A folder this package saved: continue from it (a new head if the labels differ).
         model = GPTForSequenceClassification.from_pretrained(
@@ -75,6 +83,7 @@ def build_model(model_args: ModelArguments, prepared: PreparedData) -> GPTForSeq
         )
     else:
         model = load_openai_gpt2(GPTForSequenceClassification, source, **overrides)
+        book_head_init(model, seed)
     model.skip_padding_work = model_args.skip_padding_work
     return model
 
@@ -142,10 +151,10 @@ def train(
     if prepared is None:
         with training_args.main_process_first(desc="data preparation"):
             prepared = prepare_data(data_args, context_length=expected_context_length(model_args))
-    set_seed(training_args.seed)  # before the model: its new head (or all of it) starts random
-    model = build_model(model_args, prepared)
+    set_seed(training_args.seed)
+    model = build_model(model_args, prepared, training_args.seed)
     start_block = frozen_trunk_start(model, model_args)
-    model = apply_trainable_layers(model, model_args)
+    model = apply_trainable_layers(model, model_args, training_args.seed)
     main = training_args.process_index == 0
     n_trainable, n_total = _announce_parameters(model, model_args.trainable_layers, main)
     # hf_spam pushes the finished folder itself (merged weights, code, card); Trainer's own push
@@ -184,7 +193,7 @@ def train(
     metrics["world_size"] = training_args.world_size
 
     if model_args.trainable_layers == "lora":
-        trainer.model = trainer.model.merge_and_unload()  # a plain model: the folder needs no peft
+        trainer.model = merge_lora(trainer.model)  # a plain model: the folder needs no peft
     from .card import CardContext
 
     card = CardContext.from_run(model_args, data_args, training_args, prepared, metrics, confusion)

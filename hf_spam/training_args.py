@@ -22,8 +22,9 @@ from .constants import CONFIG_NAME
 from .data import DataArguments
 from .errors import UsageError
 from .files import check_output_dir, read_config
+from .lora import BOOK_LORA_TARGETS, LORA_ALPHA_CONVENTIONS
 from .outputs import RESUME_LAST, checkpoint_problems
-from .trainer import BOOK_LORA_TARGETS, LORA_ALPHA_CONVENTIONS, TRAINABLE_POLICIES
+from .trainer import TRAINABLE_POLICIES
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,9 @@ class ModelArguments:
     init: str = field(
         default="pretrained",
         metadata={
-            "help": "'pretrained' loads the weights; 'random' starts from random weights of the same "
-            "size (the book's comparison; no download).",
+            "help": "'pretrained' loads the weights; 'random' starts from the book's random "
+            "weights of the same size (PyTorch's layer initialisation from --seed, drawn in the "
+            "book's order: the book's row 10; no download).",
             "choices": list(INIT_CHOICES),
         },
     )
@@ -77,10 +79,11 @@ class ModelArguments:
     lora_alpha_convention: str = field(
         default="book",
         metadata={
-            "help": "'book': the update is alpha * x @ A @ B, as the book's LoRALayer computes it "
-            "(its A initialised as the book does), so the book's --lora_rank/--lora_alpha rows mean "
-            "what they mean in the book; 'peft': scaled by alpha / rank, as peft and most LoRA "
-            "papers read lora_alpha. Default 'book': these flags carry the book's names.",
+            "help": "'book': LoRA as the book's replace_linear_with_lora builds it: the update is "
+            "alpha * x @ A @ B, A drawn as the book draws it (from --seed, in the book's order), "
+            "and the new head carries an adapter too, so the book's --lora_rank/--lora_alpha rows "
+            "mean what they mean in the book; 'peft': scaled by alpha / rank, as peft and most "
+            "LoRA papers read lora_alpha, head trained without an adapter.",
             "choices": list(LORA_ALPHA_CONVENTIONS),
         },
     )
@@ -184,8 +187,10 @@ class SpamTrainingArguments(TrainingArguments):
     train_sampling_strategy: str = field(
         default="group_by_length",
         metadata={
-            "help": "'group_by_length' batches texts of similar length (less padding, same "
-            "results); 'random' as the book; 'sequential'."
+            "help": "'group_by_length' batches texts of similar length (less padding, faster); "
+            "'book' the book's DataLoader order, batch for batch (its shuffle replayed from "
+            "--seed); 'random' Trainer's shuffle; 'sequential'.",
+            "choices": ["group_by_length", "book", "random", "sequential", "batch_rebalance"],
         },
     )
     remove_unused_columns: bool = field(

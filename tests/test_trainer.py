@@ -1,11 +1,10 @@
-"""The trainer pieces (one policy table, LoRA as the book computes it) and complete checkpoints
+"""The trainer pieces (one policy table, the book's optimizer) and complete checkpoints
 (hf_spam.outputs)."""
 
 from __future__ import annotations
 
 import copy
 import json
-import math
 
 import pytest
 import torch
@@ -13,17 +12,18 @@ from safetensors.torch import save_file
 
 from hf_spam import GPTConfig, GPTForSequenceClassification
 from hf_spam.errors import UsageError
+from hf_spam.initialization import book_random_init
 from hf_spam.outputs import checkpoint_problems, resolve_checkpoint
 from hf_spam.trainer import (
     TRAINABLE_POLICIES,
+    SpamTrainer,
     TrainablePolicy,
     apply_trainable_layers,
     first_trainable_block,
     frozen_trunk_start,
-    peft_lora_alpha,
     trainable_parameters,
 )
-from hf_spam.training import ModelArguments
+from hf_spam.training import ModelArguments, SpamTrainingArguments
 
 N_LAYERS = 4
 
@@ -75,93 +75,36 @@ def test_last_layer_is_the_books_name_for_head():
 
 
 # ------------------------------------------------------------------------------------------------
-# LoRA
+# Optimizer
 # ------------------------------------------------------------------------------------------------
 
 
-class BookLinearWithLoRA(torch.nn.Module):
-    """The book's `LinearWithLoRA` (ch06 additional_experiments.py): linear(x) + alpha*(x@A@B)."""
-
-    def __init__(self, linear: torch.nn.Linear, A: torch.Tensor, B: torch.Tensor, alpha: float):
-        super().__init__()
-        self.linear, self.A, self.B, self.alpha = linear, A, B, alpha
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x) + self.alpha * (x @ self.A @ self.B)
-
-
-def book_lora_copy(
-    base: torch.nn.Module, adapted: torch.nn.Module, scale: float
-) -> torch.nn.Module:
-    """`base` with every linear layer of its blocks wrapped as the book does, holding the
-    adapter matrices peft trained (peft stores A as (rank, in) and B as (out, rank))."""
-    book = copy.deepcopy(base)
-    adapters = {
-        name.removeprefix("base_model.model."): module
-        for name, module in adapted.named_modules()
-        if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {})
-    }
-    linears = [
-        n for n, m in book.named_modules() if isinstance(m, torch.nn.Linear) and "trf_blocks" in n
-    ]
-    assert sorted(adapters) == sorted(linears)  # every linear layer of every block, as the book
-    for name in linears:
-        parent_name, _, child = name.rpartition(".")
-        parent = book.get_submodule(parent_name)
-        lora = adapters[name]
-        A, B = lora.lora_A["default"].weight.T, lora.lora_B["default"].weight.T
-        setattr(parent, child, BookLinearWithLoRA(getattr(parent, child), A, B, scale))
-    return book
-
-
-@pytest.mark.parametrize(
-    ("convention", "rank", "alpha", "book_alpha"),
-    [("book", 4, 16.0, 16.0), ("peft", 4, 16.0, 4.0)],
-)
-def test_lora_forward_is_the_books_formulation(convention, rank, alpha, book_alpha):
-    pytest.importorskip("peft")
-    base = tiny_model()
-    args = ModelArguments(
-        trainable_layers="lora",
-        lora_rank=rank,
-        lora_alpha=alpha,
-        lora_alpha_convention=convention,
+def test_optimizer_steps_as_the_books_adamw(tmp_path):
+    """The book: `torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)`, which
+    decays every parameter (Trainer's default spares biases and norms). A large rate and decay
+    make one step show any difference."""
+    model = tiny_model()
+    book_random_init(model, 123)  # biases and norms away from 0 and 1: their decay shows
+    model = apply_trainable_layers(model, ModelArguments(trainable_layers="last_block"))
+    book = copy.deepcopy(model)
+    args = SpamTrainingArguments(
+        output_dir=str(tmp_path),
+        learning_rate=1e-2,
+        weight_decay=0.5,
+        eval_strategy="no",
+        report_to="none",
     )
-    adapted = apply_trainable_layers(copy.deepcopy(base), args)
-    torch.manual_seed(1)
-    with torch.no_grad():  # B starts at 0 (no change); give it values so the adapters count
-        for name, param in adapted.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.1)
-    book = book_lora_copy(base, adapted, book_alpha)
-    input_ids = torch.randint(0, 100, (3, 9))
-    attention_mask = torch.ones_like(input_ids)  # padding with a small vocabulary: issue 12
-    ours = adapted(input_ids=input_ids, attention_mask=attention_mask).logits
-    theirs = book(input_ids=input_ids, attention_mask=attention_mask).logits
-    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
-    assert not torch.allclose(ours, base(input_ids=input_ids, attention_mask=attention_mask).logits)
-    merged = adapted.merge_and_unload()  # what the saved folder holds
-    torch.testing.assert_close(
-        merged(input_ids=input_ids, attention_mask=attention_mask).logits, theirs, atol=1e-5, rtol=0
-    )
-
-
-def test_lora_book_convention_scales_and_initialises_as_the_book():
-    pytest.importorskip("peft")
-    assert peft_lora_alpha(16, 16.0, "book") == 256.0  # the book's row 11 in peft's terms
-    assert peft_lora_alpha(16, 16.0, "peft") == 16.0
-    rank = 4
-    args = ModelArguments(trainable_layers="lora", lora_rank=rank, lora_alpha_convention="book")
-    adapted = apply_trainable_layers(tiny_model(), args)
-    a_values = torch.cat(
-        [p.flatten() for n, p in adapted.named_parameters() if "lora_A" in n and "ff.layers.0" in n]
-    )
-    # kaiming_uniform_(a=sqrt(5)) of the book's (in, rank) tensor: uniform in +-1/sqrt(rank);
-    # peft's (rank, in) layout would stay inside +-1/sqrt(32).
-    assert a_values.abs().max() <= 1 / math.sqrt(rank)
-    assert a_values.abs().max() > 1.5 / math.sqrt(32)
-    names = trainable_parameters(adapted)[2]
-    assert any("out_head" in n and "weight" in n for n in names)  # the new head trains in full
+    optimizer = SpamTrainer(model=model, args=args).create_optimizer()
+    book_optimizer = torch.optim.AdamW(book.parameters(), lr=1e-2, weight_decay=0.5)
+    input_ids, labels = torch.randint(0, 100, (3, 9)), torch.tensor([0, 1, 1])
+    for net, opt in ((model, optimizer), (book, book_optimizer)):
+        net(
+            input_ids=input_ids, attention_mask=torch.ones_like(input_ids), labels=labels
+        ).loss.backward()
+        opt.step()
+    for (name, ours), theirs in zip(model.named_parameters(), book.parameters(), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-7, msg=name)
+    assert not torch.equal(model.out_head.bias, tiny_model().out_head.bias)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,0 +1,118 @@
+"""LoRA as the book's `replace_linear_with_lora` builds it, on peft's adapters.
+
+The book (appendix E; ch06 `additional_experiments.py`) wraps every `nn.Linear` of the model in
+`LinearWithLoRA`: `linear(x) + alpha * (x @ A @ B)`, A of shape (in, rank) drawn by
+`kaiming_uniform_(a=sqrt(5))`, B zero. It does so after it made the new head, which is created
+after the freeze and so trains in full *and* carries an adapter. Two things differ from peft:
+peft scales by `lora_alpha / r` (the book by `alpha`), and peft will not put an adapter on a module
+it trains in full. `--lora_alpha_convention book` (the default) gives the book's meaning: alpha
+mapped to peft's scale, A drawn as the book draws it, in the book's order from the run's seed, and
+the head wrapped in `BookLoRALinear`; `peft` gives peft's usual LoRA with a fully trained head.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+LORA_ALPHA_CONVENTIONS = ("book", "peft")
+#: Every linear layer of a transformer block, as the book's `replace_linear_with_lora` wraps them.
+BOOK_LORA_TARGETS = "W_query,W_key,W_value,out_proj,layers.0,layers.2"
+HEAD = "out_head"
+
+
+class BookLoRALinear(nn.Module):
+    """The book's `LinearWithLoRA` for the new head: `linear(x) + alpha * (x @ A @ B)`, with the
+    linear layer trained as well (peft cannot adapt a fully trained module, so this one is ours)."""
+
+    def __init__(self, linear: nn.Linear, rank: int, alpha: float):
+        super().__init__()
+        self.linear = linear
+        weight = linear.weight
+        self.A = nn.Parameter(torch.empty(linear.in_features, rank, dtype=weight.dtype))
+        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+        self.B = nn.Parameter(torch.zeros(rank, linear.out_features, dtype=weight.dtype))
+        self.alpha = alpha
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) + self.alpha * (x @ self.A @ self.B)
+
+    @torch.no_grad()
+    def merged(self) -> nn.Linear:
+        """One `nn.Linear` computing the same (the saved folder needs no adapter code)."""
+        self.linear.weight += self.alpha * (self.A @ self.B).T
+        return self.linear
+
+
+def peft_lora_alpha(rank: int, alpha: float, convention: str) -> float:
+    """peft's `lora_alpha` for an adapter scaled as `convention` means `alpha`.
+
+    The book's `LoRALayer` computes `alpha * (x @ A @ B)`; peft scales by `lora_alpha / r`. So
+    the book's alpha is peft's `alpha * rank` (book rank 16, alpha 16 = peft lora_alpha 256).
+    """
+    if convention not in LORA_ALPHA_CONVENTIONS:
+        raise ValueError(f"unknown LoRA alpha convention {convention!r}")
+    return alpha * rank if convention == "book" else alpha
+
+
+def add_lora_adapters(model: nn.Module, model_args: Any, seed: int) -> Any:
+    """LoRA adapters on the named linear layers and a fully trained head (peft); with the book's
+    convention also the head's own adapter, and every A drawn as the book draws it from `seed`."""
+    from peft import LoraConfig, get_peft_model
+
+    rank, alpha = model_args.lora_rank, model_args.lora_alpha
+    convention = model_args.lora_alpha_convention
+    book = convention == "book"
+    if book:
+        model.out_head = BookLoRALinear(model.out_head, rank, alpha)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=peft_lora_alpha(rank, alpha, convention),
+        lora_dropout=model_args.lora_dropout,
+        target_modules=[m.strip() for m in model_args.lora_target_modules.split(",")],
+        modules_to_save=[HEAD],  # the new head trains in full, as in the book
+    )
+    peft_model = get_peft_model(model, config)
+    if book:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            book_lora_init(peft_model)
+    return peft_model
+
+
+@torch.no_grad()
+def book_lora_init(model: nn.Module) -> None:
+    """The book's draws after `torch.manual_seed`: the new head (`nn.Linear`'s own init), then
+    every adapter's A in module order (blocks, then the head) as its `LoRALayer` draws it,
+    `kaiming_uniform_(a=sqrt(5))` of an (in, rank) tensor: uniform in +-1/sqrt(rank) (peft's
+    (rank, in) layout would give +-1/sqrt(in)). B stays 0, so the model's output is unchanged."""
+    head = model.get_submodule(f"base_model.model.{HEAD}.modules_to_save.default")
+    head.linear.reset_parameters()
+    for name, module in model.named_modules():
+        if name.endswith("lora_A.default") and isinstance(module, nn.Linear):
+            A = torch.empty(module.in_features, module.out_features, dtype=module.weight.dtype)
+            nn.init.kaiming_uniform_(A, a=math.sqrt(5))
+            module.weight.copy_(A.T)
+    nn.init.kaiming_uniform_(head.A, a=math.sqrt(5))
+
+
+def merge_lora(model: Any) -> nn.Module:
+    """The trained adapters folded into the weights: a plain `GPTForSequenceClassification`."""
+    merged = model.merge_and_unload()
+    if isinstance(merged.out_head, BookLoRALinear):
+        merged.out_head = merged.out_head.merged()
+    return merged
+
+
+__all__ = [
+    "BOOK_LORA_TARGETS",
+    "LORA_ALPHA_CONVENTIONS",
+    "BookLoRALinear",
+    "add_lora_adapters",
+    "book_lora_init",
+    "merge_lora",
+    "peft_lora_alpha",
+]
