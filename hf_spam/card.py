@@ -176,6 +176,8 @@ class CardContext:
                 "lr_scheduler": str(training_args.lr_scheduler_type),
                 "gradient_clipping": training_args.max_grad_norm or "none",
                 "batch_size": training_args.per_device_train_batch_size * world,
+                "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
+                "batch_order": str(training_args.train_sampling_strategy),
                 "epochs": training_args.num_train_epochs,
                 "optimizer": str(training_args.optim),
                 "precision": "bf16"

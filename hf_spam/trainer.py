@@ -1,11 +1,13 @@
 """What trains and how `Trainer` feeds it: trainable-layer policies, the trunk cache, the order.
 
 The policies are one table (`TRAINABLE_POLICIES`): freezing, the trunk cache's start and the
-model card's wording all read it, so a new policy is one row. `SpamTrainer` is `Trainer` with two
-additions: it can feed cached hidden states of the frozen blocks instead of token ids (any object
-with `start_block` and `block_inputs(...)`, see `TrunkCache`), and it can evaluate the training
-set after each evaluation, under its own `train_` keys (the book's plots). Resuming picks only
-complete checkpoints; the final folder is written aside and moved into place when complete.
+model card's wording all read it, so a new policy is one row (LoRA's adapters: `hf_spam.lora`).
+`SpamTrainer` is `Trainer` with the book's loop where they differ: AdamW decays every parameter,
+the training loader alone drops a partial batch, and `--train_sampling_strategy book` gives the
+book's batch order (`hf_spam.sampling`). It can also feed cached hidden states of the frozen
+blocks instead of token ids (any object with `start_block` and `block_inputs(...)`, see
+`TrunkCache`), and evaluate the training set after each evaluation, under its own `train_` keys
+(the book's plots).
 """
 
 from __future__ import annotations
@@ -240,6 +242,13 @@ class SpamTrainer(Trainer):
                 with torch.random.fork_rng(devices=[]):
                     super().evaluate(self.train_eval_dataset, ignore_keys, "train")
         return metrics
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        if self.args.train_sampling_strategy == "book":
+            # The book's loop divides every loss by the accumulation steps, a short last group's
+            # too (Trainer divides that one by its own length).
+            self.current_gradient_accumulation_steps = self.args.gradient_accumulation_steps
+        return super().training_step(model, inputs, num_items_in_batch)
 
     def get_decay_parameter_names(self, model: torch.nn.Module) -> list[str]:
         # The book's AdamW decays every parameter; Trainer's default spares biases and norms.

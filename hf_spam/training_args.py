@@ -188,8 +188,9 @@ class SpamTrainingArguments(TrainingArguments):
         default="group_by_length",
         metadata={
             "help": "'group_by_length' batches texts of similar length (less padding, faster); "
-            "'book' the book's DataLoader order, batch for batch (its shuffle replayed from "
-            "--seed); 'random' Trainer's shuffle; 'sequential'.",
+            "'book' the book's loop: its DataLoader order, batch for batch (its shuffle replayed "
+            "from --seed), and its gradient accumulation (a short last group's loss divided by "
+            "--gradient_accumulation_steps too); 'random' Trainer's shuffle; 'sequential'.",
             "choices": ["group_by_length", "book", "random", "sequential", "batch_rebalance"],
         },
     )

@@ -1,5 +1,6 @@
 """Helpers shared by the test modules (fixtures live in conftest.py): tiny training arguments,
-one tiny trained model per session, a random model, a fresh interpreter, a fake Hub API."""
+one tiny trained model per session, a random model, the book's loader checks, a fresh
+interpreter, a fake Hub API."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,16 @@ def random_model(folder: Path, id2label: dict[int, str] | None = None, seed: int
     GPTForSequenceClassification(config).save_pretrained(folder)
     get_tokenizer(config.context_length).save_pretrained(folder)
     return folder
+
+
+def book_check(*loaders: Iterable) -> None:
+    """One of the book's loss or accuracy checks (`calc_loss_loader` / `calc_accuracy_loader`
+    with `num_batches=eval_iter=5`): a few batches of each loader; every pass over a DataLoader
+    draws from torch's global RNG, which is what the book's batch order depends on."""
+    for loader in loaders:
+        for i, _ in enumerate(loader):
+            if i >= 5:
+                break
 
 
 def run_fresh_python(script: str, cwd: Path) -> dict:

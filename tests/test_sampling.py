@@ -5,6 +5,7 @@ from __future__ import annotations
 import datasets
 import pytest
 import torch
+from helpers import book_check
 from torch.utils.data import DataLoader
 
 from hf_spam import GPTConfig, GPTForSequenceClassification
@@ -22,13 +23,6 @@ def book_loop_orders(
     training and of the validation loader, and after each epoch an accuracy check does too."""
     train_loader = DataLoader(range(num_examples), batch_size, shuffle=True, drop_last=True)
     val_loader = DataLoader(range(7), batch_size)
-
-    def check() -> None:  # calc_loss_loader / calc_accuracy_loader with num_batches=eval_iter
-        for loader in (train_loader, val_loader):
-            for i, _ in enumerate(loader):
-                if i >= 5:
-                    break
-
     torch.manual_seed(seed)
     orders, step = [], -1
     for _ in range(epochs):
@@ -37,8 +31,8 @@ def book_loop_orders(
             seen += batch.tolist()
             step += 1
             if step % eval_freq == 0:
-                check()
-        check()
+                book_check(train_loader, val_loader)
+        book_check(train_loader, val_loader)
         orders.append(seen)
     return orders
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import copy
 import json
 
+import datasets
 import pytest
 import torch
+from helpers import book_check
 from safetensors.torch import save_file
+from torch.utils.data import DataLoader, TensorDataset
 
 from hf_spam import GPTConfig, GPTForSequenceClassification
 from hf_spam.errors import UsageError
@@ -105,6 +108,76 @@ def test_optimizer_steps_as_the_books_adamw(tmp_path):
     for (name, ours), theirs in zip(model.named_parameters(), book.parameters(), strict=True):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-7, msg=name)
     assert not torch.equal(model.out_head.bias, tiny_model().out_head.bias)
+
+
+def book_train(
+    model: torch.nn.Module,
+    rows: datasets.Dataset,
+    batch_size: int,
+    accumulation_steps: int,
+    epochs: int,
+    seed: int,
+    lr: float,
+) -> None:
+    """The book's `train_classifier_simple` (ch. 6 and its bonus script): its shuffled
+    `drop_last` loader, `torch.manual_seed` before AdamW(lr, weight_decay=0.1), every loss divided
+    by the accumulation steps, an update after each full group and at the epoch's last batch, a
+    loss check every 50 steps and an accuracy check after each epoch (both read the loaders)."""
+    data = TensorDataset(torch.tensor(rows["input_ids"]), torch.tensor(rows["labels"]))
+    train_loader = DataLoader(data, batch_size, shuffle=True, drop_last=True)
+    val_loader = DataLoader(data, batch_size)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
+    step = -1
+    for _ in range(epochs):
+        for batch_idx, (input_ids, labels) in enumerate(train_loader):
+            logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits
+            (torch.nn.functional.cross_entropy(logits, labels) / accumulation_steps).backward()
+            if (batch_idx + 1) % accumulation_steps == 0 or batch_idx + 1 == len(train_loader):
+                optimizer.step()
+                optimizer.zero_grad()
+            step += 1
+            if step % 50 == 0:
+                book_check(train_loader, val_loader)
+        book_check(train_loader, val_loader)
+
+
+@pytest.mark.parametrize(("batch_size", "accumulation_steps"), [(4, 1), (1, 4)])
+def test_book_strategy_trains_as_the_books_loop(tmp_path, batch_size, accumulation_steps):
+    """Order, loss, accumulation (a short last group too: 21 = 5 x 4 + 1), optimizer: after three
+    epochs `SpamTrainer` holds the weights of the book's loop run on a copy of the model."""
+    n, epochs, seed, lr = 21, 3, 5, 1e-3
+    rows = datasets.Dataset.from_dict(
+        {
+            "input_ids": [[(7 * i) % 90 + 1, (3 * i) % 90 + 1, 5] for i in range(n)],
+            "attention_mask": [[1, 1, 1]] * n,
+            "labels": [int(i % 3 == 0) for i in range(n)],
+        }
+    )
+    config = GPTConfig(
+        vocab_size=100, context_length=8, emb_dim=16, n_heads=2, n_layers=2, qkv_bias=False
+    )
+    model = GPTForSequenceClassification(config)
+    book_random_init(model, 1)
+    book = copy.deepcopy(model)
+    args = SpamTrainingArguments(
+        output_dir=str(tmp_path),
+        train_sampling_strategy="book",
+        dataloader_drop_last=True,
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accumulation_steps,
+        num_train_epochs=epochs,
+        learning_rate=lr,
+        seed=seed,
+        eval_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+    )
+    SpamTrainer(model=model, args=args, train_dataset=rows).train()
+    book_train(book, rows, batch_size, accumulation_steps, epochs, seed, lr)
+    for (name, ours), theirs in zip(model.named_parameters(), book.parameters(), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6, msg=name)
 
 
 # ------------------------------------------------------------------------------------------------
