@@ -10,6 +10,8 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from transformers import HfArgumentParser
@@ -64,6 +66,32 @@ def random_model(folder: Path, id2label: dict[int, str] | None = None, seed: int
     GPTForSequenceClassification(config).save_pretrained(folder)
     get_tokenizer(config.context_length).save_pretrained(folder)
     return folder
+
+
+def bare_run_args(output_dir: Path, **overrides: Any) -> SpamTrainingArguments:
+    """Arguments for a bare `SpamTrainer(...).train()` in the book's batch order: no evaluation,
+    no checkpoints, no reports."""
+    return SpamTrainingArguments(
+        output_dir=str(output_dir),
+        train_sampling_strategy="book",
+        dataloader_drop_last=True,
+        eval_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        **overrides,
+    )
+
+
+def label_info(max_length: int = 64) -> SimpleNamespace:
+    """What `build_model` reads of prepared data: the ham/spam labels and the padding."""
+    return SimpleNamespace(
+        num_labels=2,
+        id2label={0: "ham", 1: "spam"},
+        label2id={"ham": 0, "spam": 1},
+        padding="dynamic",
+        max_length=max_length,
+    )
 
 
 def book_check(*loaders: Iterable) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 
 import pytest
+from helpers import label_info
 
 from hf_spam import benchmark
 from hf_spam.benchmark import BenchmarkArguments, Row, format_rows, run_all
@@ -51,8 +52,6 @@ def test_bf16_rows_say_when_bf16_is_emulated(monkeypatch, native):
 def test_rows_switch_features_off_through_flags_not_patches():
     """Each hf_spam row is a command line of train.py: the last-token/length-bucket forward is
     `--skip_padding_work false`, and build_model applies it to the model."""
-    from types import SimpleNamespace
-
     from transformers import HfArgumentParser
 
     from hf_spam.data import DataArguments
@@ -65,14 +64,7 @@ def test_rows_switch_features_off_through_flags_not_patches():
     tiny = ["--init", "random", "--config_overrides", "emb_dim=8,n_layers=1,n_heads=2"]
     flags = benchmark.HF_SPAM_ROWS["no_skip_padding"][1]
     model_args, *_ = parser.parse_args_into_dataclasses(args=["--output_dir", "x", *tiny, *flags])
-    labels = SimpleNamespace(
-        num_labels=2,
-        id2label={0: "ham", 1: "spam"},
-        label2id={"ham": 0, "spam": 1},
-        padding="dynamic",
-        max_length=64,
-    )
-    assert build_model(model_args, labels).skip_padding_work is False
+    assert build_model(model_args, label_info()).skip_padding_work is False
 
 
 def test_hf_spam_rows_pay_for_a_fresh_trunk_pass(spam_csv, monkeypatch):

@@ -3,9 +3,8 @@ written with plain PyTorch layers: seed, build the layers in the book's order, s
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import torch
+from helpers import label_info
 from torch import nn
 
 from hf_spam import GPTConfig, GPTForSequenceClassification
@@ -13,13 +12,7 @@ from hf_spam.initialization import book_head_init, book_random_init
 from hf_spam.training import ModelArguments, build_model
 
 CONFIG = dict(vocab_size=300, context_length=16, emb_dim=8, n_heads=2, n_layers=2)
-LABELS = SimpleNamespace(
-    num_labels=2,
-    id2label={0: "ham", 1: "spam"},
-    label2id={"ham": 0, "spam": 1},
-    padding="dynamic",
-    max_length=16,
-)
+LABELS = label_info(max_length=16)
 
 
 def book_reference(cfg: GPTConfig, seed: int) -> tuple[nn.Module, nn.Linear]:

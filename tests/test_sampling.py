@@ -5,13 +5,12 @@ from __future__ import annotations
 import datasets
 import pytest
 import torch
-from helpers import book_check
+from helpers import bare_run_args, book_check
 from torch.utils.data import DataLoader
 
 from hf_spam import GPTConfig, GPTForSequenceClassification
 from hf_spam.sampling import BookOrderSampler, book_epoch_order
 from hf_spam.trainer import SpamTrainer
-from hf_spam.training_args import SpamTrainingArguments
 
 
 def book_loop_orders(
@@ -85,17 +84,8 @@ def test_trainer_trains_in_the_books_order(tmp_path):
     model = GPTForSequenceClassification(
         GPTConfig(vocab_size=60, context_length=8, emb_dim=8, n_heads=2, n_layers=1)
     )
-    args = SpamTrainingArguments(
-        output_dir=str(tmp_path),
-        train_sampling_strategy="book",
-        dataloader_drop_last=True,
-        per_device_train_batch_size=batch_size,
-        num_train_epochs=epochs,
-        eval_strategy="no",
-        save_strategy="no",
-        report_to="none",
-        disable_tqdm=True,
-        seed=9,
+    args = bare_run_args(
+        tmp_path, per_device_train_batch_size=batch_size, num_train_epochs=epochs, seed=9
     )
     collator = RecordingCollator()
     SpamTrainer(model=model, args=args, train_dataset=rows, data_collator=collator).train()

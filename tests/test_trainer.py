@@ -9,7 +9,7 @@ import json
 import datasets
 import pytest
 import torch
-from helpers import book_check
+from helpers import bare_run_args, book_check
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -160,19 +160,13 @@ def test_book_strategy_trains_as_the_books_loop(tmp_path, batch_size, accumulati
     model = GPTForSequenceClassification(config)
     book_random_init(model, 1)
     book = copy.deepcopy(model)
-    args = SpamTrainingArguments(
-        output_dir=str(tmp_path),
-        train_sampling_strategy="book",
-        dataloader_drop_last=True,
+    args = bare_run_args(
+        tmp_path,
         per_device_train_batch_size=batch_size,
         gradient_accumulation_steps=accumulation_steps,
         num_train_epochs=epochs,
         learning_rate=lr,
         seed=seed,
-        eval_strategy="no",
-        save_strategy="no",
-        report_to="none",
-        disable_tqdm=True,
     )
     SpamTrainer(model=model, args=args, train_dataset=rows).train()
     book_train(book, rows, batch_size, accumulation_steps, epochs, seed, lr)
