@@ -58,6 +58,9 @@ def test_output_folder_has_everything(trained):
     hyperparameters = dict(re.findall(r"^\| (\w+) +\| +(\S+) +\|$", card, re.MULTILINE))
     assert hyperparameters["gradient_clipping"] == "none"  # the book's loop does not clip
     assert (hyperparameters["learning_rate"], hyperparameters["epochs"]) == ("0.002", "3")
+    # What a reader needs to tell a run in the book's loop from hf_spam's faster default.
+    assert hyperparameters["batch_order"] == "group_by_length"
+    assert hyperparameters["gradient_accumulation_steps"] == "1"
 
 
 def test_validation_loss_falls(trained):
