@@ -161,7 +161,7 @@ class CardContext:
             dataset_name=source,
             data_description=(
                 f"{source}; {'balanced by undersampling, ' if report.balanced else ''}"
-                f"split {data_args.split_fractions} (seed {data_args.split_seed}), "
+                f"split {data_args.split_fractions} (--split {report.split}, seed {data_args.split_seed}), "
                 f"{report.duplicates_dropped} duplicate texts dropped, padding {report.padding}"
             ),
             split_sizes={split: len(prepared.dataset[split]) for split in SPLITS},

@@ -149,8 +149,9 @@ def load_evaluation_data(
         source = data_args.train_file or data_args.dataset
         return EvaluationData(dataset, f"{source} (every row, as is)", split)
     splits, info = load_splits(data_args)  # the split only: tokenizing is the pipeline's job
-    if info.split == "book":
-        how = f"the book's split with seed {data_args.split_seed}"
+    if info.split in ("book", "bonus"):
+        name = "the book's split" if info.split == "book" else "the bonus experiments' split"
+        how = f"{name} with seed {data_args.split_seed}"
     else:
         how = (
             f"{'balanced, ' if data_args.balance else ''}split {data_args.split_fractions} "

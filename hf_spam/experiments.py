@@ -73,9 +73,17 @@ def _row(number, model, weights, position, layers, context, flags, *book) -> Boo
 # recipe: the last position of texts padded to the longest training text, pads seen as tokens.
 BOOK_RECIPE = ("--trainable_token_pos", "last", "--context_length", "longest_training_example")
 LONGEST = "longest train ex. (120)"
-#: Every row: the book's training loader, batch for batch (its shuffle replayed from the seed);
-#: it drops the last partial batch (1045 = 130 x 8 + 5), in training only, as the book's loaders.
-BOOK_LOADER = ["--train_sampling_strategy", "book", "--dataloader_drop_last", "true"]
+#: Every row: the bonus script's own split (`--split bonus`: not the chapter's, it shuffles once
+#: more before cutting) and the book's training loader, batch for batch (its shuffle replayed
+#: from the seed), dropping the last partial batch (1045 = 130 x 8 + 5), in training only.
+BONUS_RUN = [
+    "--split",
+    "bonus",
+    "--train_sampling_strategy",
+    "book",
+    "--dataloader_drop_last",
+    "true",
+]
 SMALL, MEDIUM, LARGE, XL = MODEL_SIZES
 BOOK_ROWS: tuple[BookRow, ...] = (
     _row(1, SMALL, "pretrained", "last", "last_block", LONGEST, BOOK_RECIPE,
@@ -203,7 +211,7 @@ def row_argv(row: BookRow, args: ExperimentArguments, train_flags: Sequence[str]
         argv += ["--init", "random"]
     if args.quick:
         argv += list(QUICK_OVERRIDES)
-    argv += BOOK_LOADER
+    argv += BONUS_RUN
     argv += ["--trunk_cache_dir", str(Path(args.output_dir) / "trunk-features")]
     return [*argv, "--output_dir", str(out), "--overwrite_output_dir", "true", *train_flags]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import re
 from collections import Counter
@@ -164,13 +165,36 @@ def book_split_with_pandas(path_or_buffer) -> dict[str, pd.DataFrame]:
     balanced = pd.concat([ham_subset, df[df["Label"] == "spam"]])
     balanced["Label"] = balanced["Label"].map({"ham": 0, "spam": 1})
     balanced = balanced.sample(frac=1, random_state=123).reset_index(drop=True)
-    train_end = int(len(balanced) * 0.7)
-    validation_end = train_end + int(len(balanced) * 0.1)
+    return cut_70_10_20(balanced)
+
+
+def cut_70_10_20(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The book's `random_split` cut (both scripts): `int()` of 70% and 10%, test the rest."""
+    train_end = int(len(frame) * 0.7)
+    validation_end = train_end + int(len(frame) * 0.1)
     return {
-        "train": balanced[:train_end],
-        "validation": balanced[train_end:validation_end],
-        "test": balanced[validation_end:],
+        "train": frame[:train_end],
+        "validation": frame[train_end:validation_end],
+        "test": frame[validation_end:],
     }
+
+
+def bonus_split_with_pandas(path) -> dict[str, pd.DataFrame]:
+    """The bonus experiments' own steps (ch06/02 additional_experiments.py `create_dataset_csvs`
+    and `random_split`), written out with pandas, CSV round trip included."""
+    df = pd.read_csv(path, sep="\t", header=None, names=["Label", "Text"])
+    n_spam = df[df["Label"] == "spam"].shape[0]
+    ham_sampled = df[df["Label"] == "ham"].sample(n_spam, random_state=123)
+    balanced_df = pd.concat([ham_sampled, df[df["Label"] == "spam"]])
+    balanced_df = balanced_df.sample(frac=1, random_state=123).reset_index(drop=True)
+    balanced_df["Label"] = balanced_df["Label"].map({"ham": 0, "spam": 1})
+    shuffled = balanced_df.sample(frac=1, random_state=123).reset_index(drop=True)
+    splits = {}
+    for name, frame in cut_70_10_20(shuffled).items():
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=None)
+        splits[name] = pd.read_csv(io.StringIO(buffer.getvalue()))
+    return splits
 
 
 def assert_same_split(dataset, book: dict[str, pd.DataFrame]) -> None:
@@ -198,6 +222,24 @@ def test_book_split_is_the_books(
     longest = max(len(ids) for ids in tokenizer(list(book["train"]["Text"]))["input_ids"])
     assert longest == prepared.max_length == 120
     assert {len(ids) for ds in prepared.dataset.values() for ids in ds["input_ids"]} == {120}
+
+
+def test_bonus_split_is_the_bonus_scripts(sms_file: Path, tmp_path: Path, tokenizer) -> None:
+    bonus = bonus_split_with_pandas(sms_file)
+    chapter = book_split_with_pandas(sms_file)
+    shared = [len(set(bonus[s]["Text"]) & set(chapter[s]["Text"])) for s in bonus]
+    assert shared == [725, 22, 66]  # the same 1494 texts, dealt out differently
+    args = DataArguments(
+        dataset=str(sms_file),
+        split="bonus",
+        context_length="longest_training_example",
+        data_cache_dir=str(tmp_path / "c"),
+    )
+    prepared = prepare_data(args)
+    assert prepared.report.split == "bonus"
+    assert_same_split(prepared.dataset, bonus)
+    longest = max(len(ids) for ids in tokenizer(list(bonus["train"]["Text"]))["input_ids"])
+    assert longest == prepared.max_length == 120
 
 
 def test_book_split_from_the_hub_copy(
@@ -234,8 +276,9 @@ def test_book_split_conflicts(
     kwargs: dict, flag: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = write_sms(tmp_path / "SMSSpamCollection", [("ham", "a"), ("spam", "b")] * 10)
-    with pytest.raises(UsageError, match=f"--split book conflicts with {re.escape(flag)}"):
-        resolve_split(DataArguments(dataset=str(path), split="book", **kwargs))
+    for split in ("book", "bonus"):
+        with pytest.raises(UsageError, match=f"--split {split} conflicts with {re.escape(flag)}"):
+            resolve_split(DataArguments(dataset=str(path), split=split, **kwargs))
     with caplog.at_level(logging.WARNING):
         assert resolve_split(DataArguments(dataset=str(path), **kwargs)) == "clean"
     assert f"{flag} given: using --split clean" in caplog.text
@@ -248,6 +291,8 @@ def test_book_split_needs_a_book_source(tmp_path: Path) -> None:
     assert resolve_split(DataArguments(dataset="someone/reviews")) == "clean"
     with pytest.raises(UsageError, match=r"--split book: defined for the SMS Spam Collection"):
         resolve_split(DataArguments(dataset=str(path), split="book"))
+    with pytest.raises(UsageError, match=r"^--split bonus: defined for the SMS Spam Collection "):
+        resolve_split(DataArguments(dataset="imdb", split="bonus"))
     for dataset in ("sms_spam", SMS_SPAM_HUB_ID, "imdb", str(tmp_path / "SMSSpamCollection")):
         assert resolve_split(DataArguments(dataset=dataset)) == "book"
 

@@ -44,6 +44,12 @@ def test_parse_rows_names_the_flag(text):
         parse_rows(text)
 
 
+def fixture_flags(spam_csv) -> list[str]:
+    """A grid on the small fixture CSV: the bonus script's split is the SMS file's only."""
+    return ["--dataset", str(spam_csv), "--split", "clean", "--disable_tqdm", "true",
+            "--save_strategy", "no"]  # fmt: skip
+
+
 def test_row_flags_say_what_the_book_does(tmp_path):
     args = ExperimentArguments(output_dir=str(tmp_path))
     by_number = {row.number: row_argv(row, args, ["--dataset", "x"]) for row in BOOK_ROWS}
@@ -58,14 +64,15 @@ def test_row_flags_say_what_the_book_does(tmp_path):
     assert "--disable_causal_mask" in by_number[17] and "--average_embeddings" in by_number[19]
     lora = by_number[11]
     assert lora[lora.index("--lora_alpha_convention") + 1] == "book"
-    for argv in by_number.values():  # the book's training loader drops its last partial batch
+    for argv in by_number.values():  # the bonus script's split; its loader drops the last batch
+        assert argv[argv.index("--split") + 1] == "bonus"
         assert argv[argv.index("--dataloader_drop_last") + 1] == "true"
 
 
 def test_quick_random_grid_runs_resumes_and_reports(spam_csv, tmp_path):
     out = tmp_path / "grid"
     args = ExperimentArguments(output_dir=str(out), rows="1,2,16", init="random", quick=True)
-    flags = ["--dataset", str(spam_csv), "--disable_tqdm", "true", "--save_strategy", "no"]
+    flags = fixture_flags(spam_csv)
     results = run_experiments(args, flags)
     assert [r.number for r in results] == [1, 2, 16]
     for result in results:
@@ -95,7 +102,7 @@ def test_rows_that_are_the_same_run_train_once(spam_csv, tmp_path):
     assert len({_run_key(a) for a in argv.values()}) == len(BOOK_ROWS) - 2
     out = tmp_path / "grid"
     args = ExperimentArguments(output_dir=str(out), rows="1,18", init="random", quick=True)
-    flags = ["--dataset", str(spam_csv), "--disable_tqdm", "true", "--save_strategy", "no"]
+    flags = fixture_flags(spam_csv)
     first, same = run_experiments(args, flags)
     assert (same.number, same.output_dir, same.test_accuracy) == (18, first.output_dir,
                                                                   first.test_accuracy)  # fmt: skip
@@ -107,7 +114,7 @@ def test_a_grid_run_in_parts_reports_every_finished_row(spam_csv, tmp_path):
     """`--rows 1` then `--rows 16`: the second table has both rows and names the rest; a row
     finished with other flags is not this grid's and stays out of the table."""
     out = tmp_path / "grid"
-    flags = ["--dataset", str(spam_csv), "--disable_tqdm", "true", "--save_strategy", "no"]
+    flags = fixture_flags(spam_csv)
 
     def grid(rows: str, *extra: str):
         args = ExperimentArguments(output_dir=str(out), rows=rows, init="random", quick=True)
@@ -129,5 +136,5 @@ def test_a_damaged_row_record_is_named_and_nothing_runs(spam_csv, tmp_path):
     (out / "row-01" / "experiment.json").write_text('{"number": 1, "seconds"')
     args = ExperimentArguments(output_dir=str(out), rows="1", init="random", quick=True)
     with pytest.raises(DataError, match=r"row-01/experiment.json: not a finished row's record"):
-        run_experiments(args, ["--dataset", str(spam_csv)])
+        run_experiments(args, fixture_flags(spam_csv))
     assert sorted(p.name for p in (out / "row-01").iterdir()) == ["experiment.json"]

@@ -15,7 +15,7 @@ from ..errors import UsageError
 
 PADDING_STRATEGIES = ("dynamic", "longest_train")
 EMPTY_TEXT_POLICIES = ("drop", "error")
-SPLIT_METHODS = ("book", "clean")
+SPLIT_METHODS = ("book", "bonus", "clean")
 #: The book's `--context_length` words (additional_experiments.py); an integer is also accepted.
 CONTEXT_LENGTHS = ("longest_training_example", "model_context_length")
 BOOK_FRACTIONS = {"train": Fraction(7, 10), "validation": Fraction(1, 10), "test": Fraction(2, 10)}
@@ -63,7 +63,9 @@ class DataArguments:
         default=None,
         metadata={
             "help": "'book': the book's rows and order (ch06 gpt_class_finetune.py for the SMS Spam "
-            "Collection, download_prepare_dataset.py for imdb); 'clean': the faithful parse, "
+            "Collection, download_prepare_dataset.py for imdb); 'bonus': the SMS split of the "
+            "bonus experiments (ch06/02 additional_experiments.py: the book's, shuffled once "
+            "more before cutting); 'clean': the faithful parse, "
             "balanced and split with --split_seed. Default: book for the SMS Spam Collection and "
             "imdb when the other flags allow it, else clean.",
             "choices": list(SPLIT_METHODS),

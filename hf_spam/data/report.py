@@ -24,7 +24,7 @@ class DataReport:
     max_length: int
     pad_token_id: int
     cross_split_duplicates: dict[str, int]  # "test in train" -> test texts that also occur in train
-    split: str = "clean"  # "book" or "clean"
+    split: str = "clean"  # "book", "bonus" or "clean"
 
 
 def format_report(report: DataReport) -> str:

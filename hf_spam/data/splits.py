@@ -1,4 +1,4 @@
-"""Balancing and splitting: the book's split (`--split book`) or the clean one (`--split clean`).
+"""Balancing and splitting: the book's splits (`--split book|bonus`) or the clean one (`clean`).
 
 `book` gives exactly the rows, in the order, of the book's own code:
 - SMS Spam Collection (ch06 `gpt_class_finetune.py`): pandas' default-quoting parse, `ham`
@@ -6,6 +6,11 @@
   `sample(frac=1, random_state=123)`, then cut 70/10/20 with `int()`.
 - IMDb (ch06/03 `download_prepare_dataset.py`): shuffled twice with `sample(frac=1,
   random_state=123)`, then cut 35,000/5,000/10,000 (70/10/20 of 50,000); not balanced further.
+
+`bonus` is the split of the bonus experiments (ch06/02 `additional_experiments.py`, the 19-row
+table), SMS only: the same steps, but its `random_split` shuffles the balanced frame once more
+with `sample(frac=1, random_state=123)` before cutting, so its train/validation/test hold
+different texts from the chapter's (725/22/66 in common).
 pandas' `sample` draws with `RandomState(seed).choice(n, size, replace=False)`, which is
 `RandomState(seed).permutation(n)[:size]`; the same draws are made here on Arrow-backed data.
 
@@ -46,7 +51,7 @@ class SplitInfo:
     empty_dropped: dict[str, int]
     duplicates_dropped: int
     balanced: bool
-    split: str  # "book" or "clean"
+    split: str  # "book", "bonus" or "clean"
 
     @property
     def id2label(self) -> dict[int, str]:
@@ -54,14 +59,19 @@ class SplitInfo:
 
 
 def resolve_split(args: DataArguments) -> str:
-    """'book' or 'clean' for `args`: the book's split wherever it is defined, else clean.
+    """'book', 'bonus' or 'clean' for `args`: the book's split wherever it is defined, else clean.
 
-    An explicit `--split book` that cannot apply is a `UsageError` naming the conflicting flag;
-    the default falls back to `clean` with a log line saying why.
+    An explicit `--split book|bonus` that cannot apply is a `UsageError` naming the conflicting
+    flag; the default falls back to `clean` with a log line saying why.
     """
     sms, imdb = is_sms_source(args), args.dataset == "imdb" and not args.train_file
     if args.split == "clean":
         return "clean"
+    if args.split == "bonus" and not sms:
+        raise UsageError(
+            f"--split bonus: defined for the SMS Spam Collection only, not "
+            f"{args.train_file or args.dataset}; use --split book or clean"
+        )
     if not (sms or imdb):
         if args.split == "book":
             source = args.train_file or args.dataset
@@ -79,15 +89,15 @@ def resolve_split(args: DataArguments) -> str:
         conflicts.append(f"--split_fractions {args.split_fractions}")
     if args.validation_file or args.test_file:
         conflicts.append("--validation_file/--test_file")
-    if conflicts and args.split == "book":
+    if conflicts and args.split is not None:
         raise UsageError(
-            f"--split book conflicts with {', '.join(conflicts)}: the book's split is "
+            f"--split {args.split} conflicts with {', '.join(conflicts)}: the book's split is "
             "balanced, 0.7,0.1,0.2 and not deduplicated; use --split clean"
         )
     if conflicts:
         logger.warning(f"{', '.join(conflicts)} given: using --split clean, not the book's split")
         return "clean"
-    return "book"
+    return args.split or "book"
 
 
 def _cut(pool: Dataset, order: np.ndarray, args: DataArguments, names: Sequence[str], origin: str):
@@ -113,7 +123,9 @@ def _pandas_sample(n: int, size: int, seed: int) -> np.ndarray:
     return np.random.RandomState(seed).permutation(n)[:size]
 
 
-def _book_sms(loaded: LoadedSource, args: DataArguments) -> tuple[DatasetDict, int]:
+def _book_sms(
+    loaded: LoadedSource, args: DataArguments, *, bonus: bool = False
+) -> tuple[DatasetDict, int]:
     logger.warning(BOOK_PARSE_NOTE)
     frame = read_book_sms_frame(loaded.splits["train"])
     origin = loaded.origins["train"]
@@ -139,6 +151,8 @@ def _book_sms(loaded: LoadedSource, args: DataArguments) -> tuple[DatasetDict, i
     ham, spam = np.flatnonzero(labels == "ham"), np.flatnonzero(labels == "spam")
     balanced = np.concatenate([ham[_pandas_sample(len(ham), len(spam), args.split_seed)], spam])
     order = balanced[_pandas_sample(len(balanced), len(balanced), args.split_seed)]
+    if bonus:  # additional_experiments.py's random_split shuffles once more before cutting
+        order = order[_pandas_sample(len(order), len(order), args.split_seed)]
     loaded.rows_read["train"] = len(frame)
     return DatasetDict(_cut(pool, order, args, SPLITS, origin)), 0
 
@@ -200,11 +214,12 @@ def load_splits(args: DataArguments) -> tuple[DatasetDict, SplitInfo]:
     """
     method = resolve_split(args)
     loaded = clean_source(args)
-    if method == "book":
-        make = _book_sms if loaded.is_sms else _book_imdb
+    if method == "clean":
+        dataset, duplicates = _clean_split(loaded, args)
+    elif loaded.is_sms:
+        dataset, duplicates = _book_sms(loaded, args, bonus=method == "bonus")
     else:
-        make = _clean_split
-    dataset, duplicates = make(loaded, args)
+        dataset, duplicates = _book_imdb(loaded, args)
     dataset["train"] = _first_rows(dataset["train"], args.max_train_samples)
     for split in SPLITS[1:]:
         dataset[split] = _first_rows(dataset[split], args.max_eval_samples)
@@ -214,7 +229,7 @@ def load_splits(args: DataArguments) -> tuple[DatasetDict, SplitInfo]:
         rows_read=loaded.rows_read,
         empty_dropped=loaded.empty_dropped,
         duplicates_dropped=duplicates,
-        balanced=loaded.is_sms if method == "book" else args.balance,
+        balanced=loaded.is_sms if method != "clean" else args.balance,
         split=method,
     )
     return dataset, info
