@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 
 import pytest
+import torch
 from helpers import label_info
 
 from hf_spam import benchmark
@@ -85,3 +86,15 @@ def test_hf_spam_rows_pay_for_a_fresh_trunk_pass(spam_csv, monkeypatch):
     row = benchmark.train_hf_spam(BenchmarkArguments(dataset=str(spam_csv), epochs=3), "hf_spam")
     assert seen["store"].startswith(tempfile.gettempdir()) and seen["store"].endswith("features")
     assert row.seconds == 15.0 and row.examples_per_s == pytest.approx(seen["n"] * 3 / 15.0)
+
+
+def test_the_baseline_trains_without_dropout_as_the_book_does():
+    """The book fine-tunes with drop_rate 0.0 (as hf_spam does); GPT2Config's default is 0.1."""
+    model = benchmark._baseline_model().train()
+    assert all(m.p == 0.0 for m in model.modules() if isinstance(m, torch.nn.Dropout))
+    ids = torch.randint(0, 50257, (2, 7))
+    torch.testing.assert_close(model(input_ids=ids).logits, model(input_ids=ids).logits)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert all(
+        name.startswith(("transformer.h.11.", "transformer.ln_f.", "score.")) for name in trainable
+    )
