@@ -111,6 +111,16 @@ def benchmark_data(
     return prepared
 
 
+def data_summary(args: BenchmarkArguments) -> str:
+    """The texts and GPT-2 tokens every row works on, for the printed header."""
+    prepared = benchmark_data(args)
+    counts = []
+    for split in ("train", "test"):
+        lengths = [len(ids) for ids in prepared.dataset[split]["input_ids"]]
+        counts.append(f"{split} {len(lengths)} texts / {sum(lengths):,} tokens")
+    return f"data: {prepared.report.source}, split {prepared.report.split}: {', '.join(counts)}"
+
+
 # ------------------------------------------------------------------------------------------------
 # Training rows
 # ------------------------------------------------------------------------------------------------
@@ -390,6 +400,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{'yes' if cpu_has_fast_bf16() else 'no'}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, epochs={args.epochs}"
     )
+    print(data_summary(args))
     print(format_rows(rows))
     if args.output_json:
         Path(args.output_json).write_text(json.dumps([asdict(r) for r in rows], indent=2))

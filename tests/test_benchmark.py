@@ -98,3 +98,17 @@ def test_the_baseline_trains_without_dropout_as_the_book_does():
     assert all(
         name.startswith(("transformer.h.11.", "transformer.ln_f.", "score.")) for name in trainable
     )
+
+
+def test_the_header_counts_the_texts_and_tokens_every_row_uses(spam_csv, tokenizer):
+    args = BenchmarkArguments(dataset=str(spam_csv), train_examples=10, test_examples=6)
+    prepared = benchmark.benchmark_data(args)
+    tokens = {
+        split: sum(
+            len(ids) for ids in tokenizer(list(prepared.dataset[split]["text"]))["input_ids"]
+        )
+        for split in ("train", "test")
+    }
+    assert benchmark.data_summary(args).endswith(
+        f"train 10 texts / {tokens['train']:,} tokens, test 6 texts / {tokens['test']:,} tokens"
+    )
