@@ -361,17 +361,28 @@ def table_rows(
 
 
 def plot_experiments(
-    rows: Sequence[BookRow], results: Sequence[RowResult], path: str | os.PathLike
+    rows: Sequence[BookRow],
+    results: Sequence[RowResult],
+    path: str | os.PathLike,
+    init: str = "pretrained",
 ) -> Path:
-    """Test accuracy per row, ours next to the book's, as a grouped bar chart."""
+    """Test accuracy per row, ours next to the book's, as a grouped bar chart; the title (also
+    the PNG's Title) says which weights each side started from."""
     import numpy as np
     from matplotlib.figure import Figure
 
+    ours = "hf_spam, random weights" if init == "random" else "hf_spam"
+    random_rows = [str(row.number) for row in rows if row.weights == "random"]
+    book = "book, GPT-2 weights" + (
+        f" (row {', '.join(random_rows)}: random)" if random_rows else ""
+    )
+    title = f"Test accuracy per row: {ours} against the {book}"
     x = np.arange(len(rows))
-    fig = Figure(figsize=(max(5.0, 0.5 * len(rows) + 2), 3.2))
+    fig = Figure(figsize=(max(6.5, 0.5 * len(rows) + 2), 3.4))
     ax = fig.subplots()
-    ax.bar(x - 0.2, [100 * r.test_accuracy for r in results], 0.4, label="hf_spam (here)")
-    ax.bar(x + 0.2, [row.book[2] for row in rows], 0.4, label="book")
+    ax.bar(x - 0.2, [100 * r.test_accuracy for r in results], 0.4, label=ours)
+    ax.bar(x + 0.2, [row.book[2] for row in rows], 0.4, label=book)
+    ax.set_title(title, fontsize=9)
     ax.set_xticks(x, labels=[str(row.number) for row in rows])
     ax.set_xlabel("Row of the book's table")
     ax.set_ylabel("Test accuracy (%)")
@@ -381,7 +392,7 @@ def plot_experiments(
     fig.tight_layout()
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=150)
+    fig.savefig(tmp, dpi=150, metadata={"Title": title})
     os.replace(tmp, path)
     return path
 
@@ -416,7 +427,7 @@ def write_experiment_reports(
         write_json(
             out / EXPERIMENTS_JSON, {"rows": table, "results": [asdict(r) for r in results]}
         ),
-        plot_experiments(rows, results, out / EXPERIMENTS_PLOT),
+        plot_experiments(rows, results, out / EXPERIMENTS_PLOT, args.init),
     ]
 
 

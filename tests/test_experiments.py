@@ -11,8 +11,10 @@ from hf_spam.errors import DataError, UsageError
 from hf_spam.experiments import (
     BOOK_ROWS,
     ExperimentArguments,
+    RowResult,
     _run_key,
     parse_rows,
+    plot_experiments,
     row_argv,
     run_experiments,
 )
@@ -85,7 +87,11 @@ def test_quick_random_grid_runs_resumes_and_reports(spam_csv, tmp_path):
     markdown = (out / "experiments.md").read_text()
     assert "random (book: pretrained)" in markdown and "95.00%" in markdown
     assert f"(trunk {results[0].trunk_seconds / 60:.2f})" in markdown
-    assert Image.open(out / "experiments.png").size[0] > 100
+    plot = Image.open(out / "experiments.png")
+    assert plot.size[0] > 100
+    assert plot.info["Title"] == (
+        "Test accuracy per row: hf_spam, random weights against the book, GPT-2 weights"
+    )
     # A second invocation finds every row finished and runs nothing.
     stamp = (out / "row-01" / "experiment.json").stat().st_mtime_ns
     again = run_experiments(args, flags)
@@ -138,3 +144,13 @@ def test_a_damaged_row_record_is_named_and_nothing_runs(spam_csv, tmp_path):
     with pytest.raises(DataError, match=r"row-01/experiment.json: not a finished row's record"):
         run_experiments(args, fixture_flags(spam_csv))
     assert sorted(p.name for p in (out / "row-01").iterdir()) == ["experiment.json"]
+
+
+def test_the_plot_says_which_weights_each_side_started_from(tmp_path):
+    rows = [row for row in BOOK_ROWS if row.number in (1, 10)]
+    results = [RowResult(row.number, "x", 1.0, 0.9, 0.9, 60.0, "cpu", []) for row in rows]
+    for init, ours in (("random", "hf_spam, random weights"), ("pretrained", "hf_spam")):
+        path = plot_experiments(rows, results, tmp_path / f"{init}.png", init)
+        assert Image.open(path).info["Title"] == (
+            f"Test accuracy per row: {ours} against the book, GPT-2 weights (row 10: random)"
+        )
