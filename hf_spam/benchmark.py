@@ -38,6 +38,10 @@ BATCH_SIZE = 8
 
 @dataclass
 class BenchmarkArguments:
+    """What the benchmark runs, on how much data."""
+
+    _argument_group_name = "benchmark"
+
     dataset: str = field(
         default=os.environ.get("HF_SPAM_SMS_FILE", "sms_spam"),
         metadata={"help": "SMSSpamCollection file, or 'sms_spam' to download it."},

@@ -75,7 +75,11 @@ def _env_default(name: str, fallback: Any) -> Any:
 
 @dataclass
 class DemoArguments:
-    """Flags of `hf-spam demo` (parsed by `HfArgumentParser`, with `InferenceArguments`)."""
+    """The model, and how the app serves it.
+
+    Flags of `hf-spam demo` (parsed by `HfArgumentParser`, with `InferenceArguments`)."""
+
+    _argument_group_name = "demo"
 
     model: str = field(metadata={"help": "Model folder (from `hf-spam train`) or Hub repo id."})
     host: str = field(

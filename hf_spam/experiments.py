@@ -142,6 +142,8 @@ BOOK_ROWS: tuple[BookRow, ...] = (
 class ExperimentArguments:
     """What `hf-spam experiments` runs; every other flag goes to each row's `hf-spam train`."""
 
+    _argument_group_name = "experiments"
+
     output_dir: str = field(
         default="runs/experiments",
         metadata={"help": "Folder of the grid: row-NN/ per row, experiments.md/.json/.png."},

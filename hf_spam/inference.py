@@ -55,9 +55,13 @@ HEAD_WEIGHT = "out_head.weight"
 
 @dataclass
 class InferenceArguments:
-    """How a classifier runs (parsed by `HfArgumentParser`); the keyword arguments of
+    """How the classifier runs: batch size, device, remote code.
+
+    Parsed by `HfArgumentParser` (its own section of --help); the keyword arguments of
     `load_classifier`, shared by `hf-spam predict` and `hf-spam evaluate`. Checked when parsed,
     so a bad value stops the command before any model loads."""
+
+    _argument_group_name = "inference"
 
     batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata={"help": "Texts per batch."})
     device: str | None = field(

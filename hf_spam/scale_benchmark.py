@@ -50,6 +50,10 @@ WEIGHT_ATOL = 1e-4  # all-reduce averages two half-batch means: float sums in an
 
 @dataclass
 class ScaleArguments:
+    """The data sizes and runs of the scale benchmark."""
+
+    _argument_group_name = "scale benchmark"
+
     sizes: str = field(
         default="1000,5000,20000,50000", metadata={"help": "Comma-separated numbers of texts."}
     )

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import HFValidationError
@@ -31,6 +31,9 @@ from .errors import HubError
 from .files import atomic_output_dir, check_model_folder, read_config, read_json
 from .reporting import format_table
 
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
+
 __all__ = [
     "CARD_CONTEXT_FILE",
     "DELETE_PATTERNS",
@@ -42,6 +45,7 @@ __all__ = [
     "check_repo_id",
     "eval_report_results",
     "format_push_result",
+    "hub_model_id",
     "load_card_context",
     "push_model_folder",
     "repo_card_context",
@@ -111,6 +115,24 @@ def check_repo_id(repo_id: str, flag: str = "--repo_id", kind: str = "Hub repo i
         raise HubError(f"{flag} {repo_id!r} is not a valid {kind} ({err})") from None
     if "/" not in repo_id:
         raise HubError(f"{flag} {repo_id!r}: expected USER/NAME or ORGANIZATION/NAME")
+
+
+def hub_model_id(training_args: TrainingArguments, token: str) -> str:
+    """--hub_model_id, or as `Trainer` derives it: the output folder's name in the namespace of
+    the token's user."""
+    repo_id = training_args.hub_model_id or Path(training_args.output_dir).absolute().name
+    if "/" in repo_id:
+        return repo_id
+    import huggingface_hub
+
+    try:
+        user = huggingface_hub.whoami(token=token)["name"]
+    except Exception as err:  # offline, a revoked token, ...: one line, not the HTTP trace
+        raise HubError(
+            f"--push_to_hub without --hub_model_id: cannot look up the token's user name "
+            f"({type(err).__name__}); pass --hub_model_id USER/NAME"
+        ) from err
+    return f"{user}/{repo_id}"
 
 
 def _code_files(config: Mapping[str, Any], config_path: Path) -> list[str]:

@@ -36,8 +36,10 @@ class TrainingSetupError(UsageError):
 
 
 @dataclass
-class ModelArguments:
+class BaseModelArguments:
     """Which model starts the run and which of its parts train."""
+
+    _argument_group_name = "model"
 
     model_name_or_path: str = field(
         default="openai-community/gpt2",
@@ -71,6 +73,14 @@ class ModelArguments:
             "choices": list(TRAINABLE_POLICIES),
         },
     )
+
+
+@dataclass
+class LoraArguments:
+    """Low-rank adapters for --trainable_layers lora, as the book's appendix E adds them."""
+
+    _argument_group_name = "LoRA"
+
     lora_rank: int = field(default=16, metadata={"help": "LoRA rank r (the book's row 11: 16)."})
     lora_alpha: float = field(
         default=16.0,
@@ -95,6 +105,14 @@ class ModelArguments:
             "layer of every block, as the book's replace_linear_with_lora)."
         },
     )
+
+
+@dataclass
+class ClassifierKnobArguments:
+    """Where the head reads and how the GPT attends: the flags of the book's ch06 experiments."""
+
+    _argument_group_name = "the book's classifier knobs"
+
     trainable_token_pos: str = field(
         default="flexible",
         metadata={
@@ -120,6 +138,14 @@ class ModelArguments:
             "--gradient_accumulation_steps 8 for the book's effective batch of 8)."
         },
     )
+
+
+@dataclass
+class SpeedArguments:
+    """Exact shortcuts: the same numbers with less work."""
+
+    _argument_group_name = "speed"
+
     frozen_trunk_cache: bool = field(
         default=True,
         metadata={
@@ -141,6 +167,14 @@ class ModelArguments:
             "(same results, less work); false runs every position (for benchmarks)."
         },
     )
+
+
+@dataclass
+class ReportingArguments:
+    """What the run records besides the model: the book's training-set curves, the card."""
+
+    _argument_group_name = "reporting"
+
     eval_on_train: bool = field(
         default=True,
         metadata={"help": "Also evaluate on the training split each epoch (the book's plots)."},
@@ -153,13 +187,25 @@ class ModelArguments:
         },
     )
 
+
+@dataclass
+class ModelArguments(
+    ReportingArguments, SpeedArguments, ClassifierKnobArguments, LoraArguments, BaseModelArguments
+):
+    """Every model flag in one object; its bases are --help's sections (last first: a dataclass
+    takes its bases' fields in reverse order, so the fields read as the sections do)."""
+
+    _argument_group_name = "model"  # for a plain HfArgumentParser, which ignores the parts
+
     def __post_init__(self) -> None:
         check_model_arguments(self)
 
 
 @dataclass
 class SpamTrainingArguments(TrainingArguments):
-    """`TrainingArguments` with the book's defaults; every flag of transformers still works."""
+    """transformers' `TrainingArguments` with the book's defaults; every Trainer flag works."""
+
+    _argument_group_name = "training"
 
     output_dir: str | None = field(
         default="runs/hf_spam", metadata={"help": "Where the model, metrics and plots go."}
@@ -347,33 +393,13 @@ def validate_arguments(
             f"({context_length}); lower --max_length or raise context_length"
         )
     if training_args.push_to_hub:
-        from .sharing import check_repo_id, require_token
+        from .sharing import check_repo_id, hub_model_id, require_token
 
         token = require_token(training_args.hub_token)
         training_args.hub_model_id = hub_model_id(training_args, token)
         check_repo_id(training_args.hub_model_id)
     resuming = bool(training_args.resume_from_checkpoint)
     check_output_dir(training_args.output_dir, training_args.overwrite_output_dir or resuming)
-
-
-def hub_model_id(training_args: TrainingArguments, token: str) -> str:
-    """--hub_model_id, or as `Trainer` derives it: the output folder's name in the namespace of
-    the token's user."""
-    repo_id = training_args.hub_model_id or Path(training_args.output_dir).absolute().name
-    if "/" in repo_id:
-        return repo_id
-    import huggingface_hub
-
-    from .errors import HubError
-
-    try:
-        user = huggingface_hub.whoami(token=token)["name"]
-    except Exception as err:  # offline, a revoked token, ...: one line, not the HTTP trace
-        raise HubError(
-            f"--push_to_hub without --hub_model_id: cannot look up the token's user name "
-            f"({type(err).__name__}); pass --hub_model_id USER/NAME"
-        ) from err
-    return f"{user}/{repo_id}"
 
 
 def check_book_knobs(

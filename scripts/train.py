@@ -3,6 +3,7 @@
     accelerate launch scripts/train.py --output_dir runs/spam          # the book's recipe
     python scripts/train.py --trainable_layers lora --output_dir runs/spam-lora
     torchrun --nproc_per_node 2 scripts/train.py --output_dir runs/spam-ddp   # 2 CPU processes
+    accelerate launch scripts/train.py args.json     # every flag in one JSON (or YAML) file
 
 Every `TrainingArguments` flag works (`--bf16`, `--push_to_hub`, ...); `--help` lists them all.
 """

@@ -20,6 +20,10 @@ HEADS = ("causal_lm", "classification")
 
 @dataclass
 class ConvertArguments:
+    """The GPT-2 checkpoint to convert, the head to give it, and the folder to write."""
+
+    _argument_group_name = "conversion"
+
     source: str = field(
         metadata={
             "help": "Hub id (openai-community/gpt2[-medium|-large|-xl]), folder or .safetensors"

@@ -31,6 +31,10 @@ from .arguments import parser_for
 
 @dataclass
 class EvaluateArguments:
+    """Which models to evaluate on which split, and where the reports go."""
+
+    _argument_group_name = "evaluation"
+
     model: str = field(metadata={"help": "Model folder (from hf-spam train) or Hub repo id."})
     output_dir: str = field(metadata={"help": "Folder for the reports (refused if not empty)."})
     compare: str | None = field(

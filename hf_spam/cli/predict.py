@@ -32,6 +32,10 @@ from .arguments import ArgumentParser, parser_for
 
 @dataclass
 class PredictArguments:
+    """Which model, which texts, and where the predictions go."""
+
+    _argument_group_name = "prediction"
+
     model: str = field(metadata={"help": "Model folder (from hf-spam train) or Hub repo id."})
     input: str | None = field(
         default=None,

@@ -23,6 +23,10 @@ from .arguments import parser_for
 
 @dataclass
 class PrepareDataArguments:
+    """The model's context length, and where the prepared data set goes."""
+
+    _argument_group_name = "preparation"
+
     model_context_length: int = field(  # not `context_length`: the book's DataArguments flag
         default=1024, metadata={"help": "The model's context length: texts are truncated to it."}
     )

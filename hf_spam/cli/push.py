@@ -20,6 +20,10 @@ from .arguments import parser_for
 
 @dataclass
 class PushArguments:
+    """The model folder, the Hub repo, and what is uploaded."""
+
+    _argument_group_name = "upload"
+
     model: str = field(metadata={"help": "Model folder written by hf-spam train."})
     repo_id: str = field(metadata={"help": "Hub repo to create or update: USER/NAME or ORG/NAME."})
     private: bool = field(

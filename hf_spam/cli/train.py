@@ -3,8 +3,10 @@
     accelerate launch -m hf_spam.cli train --output_dir runs/spam     # the book's recipe
     hf-spam train --trainable_layers lora --output_dir runs/spam-lora
     torchrun --nproc_per_node 2 scripts/train.py --output_dir runs/spam-ddp   # 2 CPU processes
+    hf-spam train args.json      # every flag in one JSON (or YAML) file, as run_classification.py
 
-Every `TrainingArguments` flag works (`--bf16`, `--push_to_hub`, ...); `--help` lists them all.
+Every `TrainingArguments` flag works (`--bf16`, `--push_to_hub`, ...); `--help` lists them all,
+by section: model, LoRA, the book's classifier knobs, speed, reporting, data, training.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ def run(argv: list[str]) -> int:
     import transformers
 
     dataclass_types = (ModelArguments, DataArguments, SpamTrainingArguments)
-    parser = parser_for("train", dataclass_types, __doc__.split("\n")[0])
+    parser = parser_for("train", dataclass_types, __doc__.split("\n")[0], argument_file=True)
     model_args, data_args, training_args = parser.parse(argv)
     level = training_args.get_process_log_level()
     logging.basicConfig(

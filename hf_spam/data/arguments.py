@@ -23,11 +23,14 @@ BOOK_FRACTIONS = {"train": Fraction(7, 10), "validation": Fraction(1, 10), "test
 
 @dataclass
 class DataArguments:
-    """Where the labelled texts come from and how to prepare them (parsed by `HfArgumentParser`).
+    """Where the labelled texts come from and how to prepare them.
 
-    Field names avoid those of `TrainingArguments` so both parse side by side (hence `split_seed`,
-    not `seed`, and `data_cache_dir`).
+    Parsed by `HfArgumentParser` (its own section of --help). Field names avoid those of
+    `TrainingArguments` so both parse side by side (hence `split_seed`, not `seed`, and
+    `data_cache_dir`).
     """
+
+    _argument_group_name = "data"
 
     dataset: str = field(
         default="sms_spam",
