@@ -11,7 +11,11 @@ with `Trainer`, `pipeline()`, `generate()` and the Hub:
   end-of-text token, which may also occur inside a text, so the pad id cannot tell; the book's
   other readings (`trainable_token_pos` `last` / `first`, `average_embeddings`) and its
   `disable_causal_mask` are configuration fields, so a saved model reads as it was trained;
-* `GPTForCausalLM` keeps a key/value cache so `generate()` is incremental.
+* `GPTForCausalLM` keeps a key/value cache so `generate()` is incremental;
+* transformers' output conventions: `return_dict=False` (or `config.return_dict`) gives tuples,
+  `output_hidden_states` / `output_attentions` (arguments or configuration) add every block's
+  states and attention weights, and each block can be recomputed in the backward pass
+  (`gradient_checkpointing_enable()`, `--gradient_checkpointing`).
 
 This file imports only torch, transformers and `.configuration`: it is the code that travels to
 the Hub for `trust_remote_code=True`.
@@ -28,11 +32,13 @@ from torch.nn import functional as F
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.cache_utils import Cache, DynamicCache
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (
     BaseModelOutputWithPast,
     CausalLMOutputWithPast,
     SequenceClassifierOutput,
 )
+from transformers.utils import can_return_tuple
 
 from .configuration import GPTConfig
 
@@ -91,11 +97,15 @@ class FeedForward(nn.Module):
 class MultiHeadAttention(nn.Module):
     """Causal multi-head self-attention (chapter 3), computed by SDPA.
 
-    With `disable_causal_mask` (the book's bonus experiment) every token sees every other one.
+    The book's own formulation (`attention_weights`) runs instead when the model was loaded with
+    `attn_implementation="eager"` or when the caller asks for the attention weights, which SDPA
+    does not return. With `disable_causal_mask` (the book's bonus experiment) every token sees
+    every other one.
     """
 
     def __init__(self, cfg: GPTConfig, layer_idx: int = 0):
         super().__init__()
+        self.config = cfg
         d_out = cfg.emb_dim
         self.num_heads = cfg.n_heads
         self.head_dim = d_out // cfg.n_heads
@@ -113,9 +123,12 @@ class MultiHeadAttention(nn.Module):
         attn_mask: torch.Tensor | None = None,
         cache: Cache | None = None,
         query_index: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Self-attention of `x`; with `query_index` (one position per row) only that position
-        asks, which is all a classifier needs from the last block."""
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Self-attention of `x`, and the attention weights `(b, heads, queries, keys)` if asked.
+
+        With `query_index` (one position per row) only that position asks, which is all a
+        classifier needs from the last block."""
         b, num_tokens, _ = x.shape
 
         def split_heads(t: torch.Tensor) -> torch.Tensor:
@@ -129,21 +142,51 @@ class MultiHeadAttention(nn.Module):
         if cache is not None:
             keys, values = cache.update(keys, values, self.layer_idx)
 
-        context = F.scaled_dot_product_attention(
-            queries,
-            keys,
-            values,
-            attn_mask=attn_mask,
-            dropout_p=self.dropout if self.training else 0.0,
-            # Without an explicit mask (no padding, no cache) SDPA's causal kernel is fastest.
-            is_causal=self.causal and attn_mask is None and queries.shape[2] > 1,
-        )
+        # No explicit mask (no padding, no cache): the causal triangle, SDPA's fastest kernel.
+        is_causal = self.causal and attn_mask is None and queries.shape[2] > 1
+        weights = None
+        if output_attentions or self.config._attn_implementation == "eager":
+            weights = self.attention_weights(queries, keys, attn_mask, is_causal)
+            context = weights @ values
+        else:
+            context = F.scaled_dot_product_attention(
+                queries,
+                keys,
+                values,
+                attn_mask=attn_mask,
+                dropout_p=self.dropout if self.training else 0.0,
+                is_causal=is_causal,
+            )
         context = context.transpose(1, 2).reshape(b, queries.shape[2], -1)
-        return self.out_proj(context)
+        return self.out_proj(context), weights if output_attentions else None
+
+    def attention_weights(
+        self,
+        queries: torch.Tensor,
+        keys: torch.Tensor,
+        attn_mask: torch.Tensor | None,
+        is_causal: bool,
+    ) -> torch.Tensor:
+        """The book's attention weights: scaled dot products, masked, softmax, dropout."""
+        scores = queries @ keys.transpose(2, 3) / math.sqrt(self.head_dim)
+        if is_causal:
+            attn_mask = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device)
+            attn_mask = attn_mask.tril()
+        if attn_mask is not None:
+            scores = scores.masked_fill(~attn_mask, -torch.inf)
+        # Softmax in fp32, as transformers' eager attention: exp and sum lose precision in 16 bits.
+        weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(queries.dtype)
+        return F.dropout(weights, self.dropout, self.training)
 
 
-class TransformerBlock(nn.Module):
-    """Pre-norm block: x + att(norm1(x)), then x + ff(norm2(x)) (chapter 4)."""
+class TransformerBlock(GradientCheckpointingLayer):
+    """Pre-norm block: x + att(norm1(x)), then x + ff(norm2(x)) (chapter 4).
+
+    A `GradientCheckpointingLayer`: once checkpointing is enabled, training keeps only the
+    block's inputs and recomputes the rest in the backward pass. Hidden states go in positionally
+    (reentrant checkpointing needs it), the cache by keyword: the layer drops it while
+    checkpointing, as a recomputation would write it twice.
+    """
 
     def __init__(self, cfg: GPTConfig, layer_idx: int = 0):
         super().__init__()
@@ -159,14 +202,30 @@ class TransformerBlock(nn.Module):
         attn_mask: torch.Tensor | None = None,
         cache: Cache | None = None,
         query_index: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The block's output at every position, or only at `query_index` (shape (b, 1, emb))."""
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The block's output at every position, or only at `query_index` (shape (b, 1, emb)),
+        and its attention weights if asked."""
         shortcut = x if query_index is None else x[torch.arange(x.shape[0]), query_index]
         if query_index is not None:
             shortcut = shortcut.unsqueeze(1)
-        x = shortcut + self.drop_shortcut(self.att(self.norm1(x), attn_mask, cache, query_index))
+        attended, weights = self.att(
+            self.norm1(x), attn_mask, cache, query_index, output_attentions
+        )
+        x = shortcut + self.drop_shortcut(attended)
         x = x + self.drop_shortcut(self.ff(self.norm2(x)))
-        return x
+        return x, weights
+
+
+def _is_checkpointing(blocks: nn.ModuleList) -> bool:
+    """Whether the first of `blocks`, run now, will be recomputed in the backward pass (the
+    test `GradientCheckpointingLayer` applies)."""
+    return (
+        len(blocks) > 0
+        and blocks[0].gradient_checkpointing
+        and blocks[0].training
+        and torch.is_grad_enabled()
+    )
 
 
 def position_ids_from_attention_mask(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -264,7 +323,7 @@ class GPTPreTrainedModel(PreTrainedModel):
     config: GPTConfig
     base_model_prefix = "gpt"
     main_input_name = "input_ids"
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True
     _no_split_modules = ["TransformerBlock"]
     _supports_sdpa = True
     _skip_keys_device_placement = [CACHE_FIELD]
@@ -289,6 +348,16 @@ class GPTPreTrainedModel(PreTrainedModel):
             out = module.out_proj if isinstance(module, MultiHeadAttention) else module.layers[2]
             init.normal_(out.weight, mean=0.0, std=std / math.sqrt(2 * self.config.n_layers))
 
+    def output_flags(
+        self, output_attentions: bool | None, output_hidden_states: bool | None
+    ) -> tuple[bool, bool]:
+        """What to return besides the result: the caller's choice, else the configuration's."""
+        if output_attentions is None:
+            output_attentions = self.config.output_attentions
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        return bool(output_attentions), bool(output_hidden_states)
+
 
 class GPTModel(GPTPreTrainedModel):
     """Embeddings, transformer blocks and the final norm: hidden states for any head."""
@@ -310,6 +379,7 @@ class GPTModel(GPTPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.tok_emb = value
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -318,14 +388,17 @@ class GPTModel(GPTPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         cache: Cache | None = None,
         use_cache: bool | None = None,
+        output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         block_inputs: torch.Tensor | None = None,
         start_block: int = 0,
         stop_block: int | None = None,
         **kwargs: Any,
     ) -> BaseModelOutputWithPast:
         r"""
+        output_hidden_states: as GPT-2's: the embeddings' output, then each block's output, the
+            last one after `final_norm` (= `last_hidden_state`).
+        output_attentions: each block's attention weights `(batch, heads, queries, keys)`.
         block_inputs (`torch.Tensor` of shape `(batch, num_tokens, emb_dim)`, *optional*):
             Hidden states entering block `start_block`, computed earlier (e.g. the output of a
             frozen trunk, cached across epochs); replaces `input_ids` and the embeddings.
@@ -333,6 +406,9 @@ class GPTModel(GPTPreTrainedModel):
             Run only blocks `start_block .. stop_block - 1`. With `stop_block` set, the result is
             the raw input of block `stop_block` (no final norm): the value to cache.
         """
+        output_attentions, output_hidden_states = self.output_flags(
+            output_attentions, output_hidden_states
+        )
         cache = _cache_argument(cache, kwargs)
         given = [t for t in (input_ids, inputs_embeds, block_inputs) if t is not None]
         if len(given) != 1:
@@ -363,6 +439,12 @@ class GPTModel(GPTPreTrainedModel):
 
         if block_inputs is not None:
             x = block_inputs
+            if _is_checkpointing(self.trf_blocks[start_block:]) and not x.requires_grad:
+                # Reentrant checkpointing back-propagates into a block only through an input
+                # that requires grad. These states stand in for the embeddings, whose output
+                # `enable_input_require_grads()` makes require grad for that reason; the block
+                # reading them may also be run by the head (`_state_at`).
+                x = x.detach().requires_grad_()
         else:
             if position_ids is None:
                 if padded:
@@ -374,11 +456,19 @@ class GPTModel(GPTPreTrainedModel):
             tok_embeds = self.tok_emb(input_ids) if inputs_embeds is None else inputs_embeds
             x = self.drop_emb(tok_embeds + self.pos_emb(position_ids))
 
-        all_hidden_states: tuple[torch.Tensor, ...] = ()
+        all_hidden_states = () if output_hidden_states else None
+        all_attentions = () if output_attentions else None
         for block in self.trf_blocks[start_block:stop_block]:
             if output_hidden_states:
                 all_hidden_states += (x,)
-            x = block(x, attn_mask, cache if use_cache else None)
+            x, weights = block(
+                x,
+                attn_mask,
+                cache=cache if use_cache else None,
+                output_attentions=output_attentions,
+            )
+            if output_attentions:
+                all_attentions += (weights,)
         if stop_block is None:
             x = self.final_norm(x)
         if output_hidden_states:
@@ -386,7 +476,8 @@ class GPTModel(GPTPreTrainedModel):
 
         return BaseModelOutputWithPast(
             last_hidden_state=x,
-            hidden_states=all_hidden_states if output_hidden_states else None,
+            hidden_states=all_hidden_states,
+            attentions=all_attentions,
             **{CACHE_FIELD: cache if use_cache else None},
         )
 
@@ -410,6 +501,7 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.out_head = value
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -419,10 +511,16 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         cache: Cache | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
+        output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
+        shift_labels: torch.LongTensor | None = None,
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
+        r"""
+        labels: the tokens themselves; shifted here, position t predicts token t + 1 (chapter 5).
+        shift_labels: targets already aligned with the logits (transformers' convention when a
+            sequence is split across devices, where the shift must come first); replace `labels`.
+        """
         outputs = self.gpt(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -430,19 +528,22 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
             inputs_embeds=inputs_embeds,
             cache=_cache_argument(cache, kwargs),
             use_cache=use_cache,
+            output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.out_head(outputs.last_hidden_state)
         loss = None
-        if labels is not None:
-            # Next-token prediction: position t predicts token t + 1 (chapter 5).
-            loss = F.cross_entropy(
-                logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100
+        if labels is not None or shift_labels is not None:
+            # transformers' causal-LM loss (fp32, -100 ignored), a mean over the targets.
+            loss = self.loss_function(
+                logits, labels, vocab_size=self.config.vocab_size, shift_labels=shift_labels
             )
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
             hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
             **{CACHE_FIELD: getattr(outputs, CACHE_FIELD)},
         )
 
@@ -477,6 +578,7 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         self.skip_padding_work = True
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -484,8 +586,8 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         block_inputs: torch.Tensor | None = None,
         start_block: int = 0,
         **kwargs: Any,
@@ -493,7 +595,12 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         r"""
         block_inputs, start_block: resume from cached hidden states, see `GPTModel.forward`.
             For `last` / `first` they are the states of the rows `trunk_inputs` gives.
+        output_attentions, output_hidden_states: as `GPTModel`'s, for the rows the trunk reads
+            (`trunk_inputs`); asking for them runs every position.
         """
+        output_attentions, output_hidden_states = self.output_flags(
+            output_attentions, output_hidden_states
+        )
         if input_ids is not None and input_ids.shape[1] == 0:
             input_ids = input_ids.new_full((input_ids.shape[0], 1), self._end_of_text_id())
             attention_mask = None
@@ -505,22 +612,24 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
             position_ids is not None
             or inputs_embeds is not None
             or output_hidden_states
+            or output_attentions
             or self.config.average_embeddings
             or not self.skip_padding_work
         )
-        hidden_states = None
+        outputs = None
         if every_position:
             outputs = self.gpt(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
                 inputs_embeds=inputs_embeds,
+                output_attentions=output_attentions,
                 output_hidden_states=output_hidden_states,
                 block_inputs=block_inputs,
                 start_block=start_block,
+                return_dict=True,
             )
             pooled = self.pool(outputs.last_hidden_state, attention_mask)
-            hidden_states = outputs.hidden_states
         elif self.config.trainable_token_pos == "flexible":
             pooled = self.pooled_states(input_ids, attention_mask, block_inputs, start_block)
         else:
@@ -532,7 +641,12 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
             loss = self.loss_function(
                 labels=labels, pooled_logits=logits.float(), config=self.config
             )
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+        return SequenceClassifierOutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=outputs.hidden_states if outputs is not None else None,
+            attentions=outputs.attentions if outputs is not None else None,
+        )
 
     def trunk_inputs(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
@@ -645,10 +759,12 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
             attention_mask=mask if padded else None,
             start_block=start_block,
             stop_block=n_layers - 1,
+            return_dict=True,
         ).last_hidden_state
         # One query per row; keys are that row's tokens (its real ones when padded).
         key_mask = mask.bool()[:, None, None, :] if padded else None
-        return self.gpt.trf_blocks[-1](hidden, key_mask, None, index).squeeze(1)
+        state, _ = self.gpt.trf_blocks[-1](hidden, key_mask, query_index=index)
+        return state.squeeze(1)
 
 
 __all__ = [

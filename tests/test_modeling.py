@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from torch.nn import functional as F
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
 from hf_spam import GPTConfig, GPTForCausalLM, GPTForSequenceClassification, GPTModel
+from hf_spam.weights import load_openai_gpt2
 
 TINY = dict(vocab_size=50257, context_length=64, emb_dim=32, n_heads=4, n_layers=2)
 
@@ -238,3 +240,164 @@ def test_fresh_process_loads_with_trust_remote_code_only(classifier, tmp_path):
     assert out["cls"] == "GPTForSequenceClassification"
     assert out["labels"] == {"0": "ham", "1": "spam"} or out["labels"] == {0: "ham", 1: "spam"}
     assert out["logits"] == pytest.approx(expected, abs=1e-6)
+
+
+# transformers' output conventions, against transformers' GPT-2 with the same weights (eager
+# attention, so it returns its attention weights).
+
+
+def gpt2_pair(tiny_checkpoints, model_class=GPTForCausalLM, **config_overrides):
+    """Ours with the tiny GPT-2 checkpoint's weights, and transformers' GPT2LMHeadModel."""
+    folder, ref = tiny_checkpoints["bare"]
+    torch.manual_seed(1)  # a classifier's fresh out_head
+    return load_openai_gpt2(model_class, folder, **config_overrides), ref
+
+
+def token_batch(seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 50257, (3, 12), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("implementation", ["sdpa", "eager"])
+def test_hidden_states_and_attentions_are_gpt2s(tiny_checkpoints, implementation):
+    """GPT-2's layout: the embeddings' output, each block's output, the last after the final norm;
+    attention weights per block. SDPA returns no weights, so asking for them runs the book's
+    formulation, the one `attn_implementation="eager"` always runs."""
+    ours, ref = gpt2_pair(tiny_checkpoints, attn_implementation=implementation)
+    assert ours.config._attn_implementation == implementation
+    ids = token_batch()
+    flags = dict(labels=ids, output_hidden_states=True, output_attentions=True)
+    with torch.no_grad():
+        mine, theirs = ours(ids, **flags), ref(ids, **flags)
+        last = ours.gpt(input_ids=ids).last_hidden_state
+    assert len(mine.hidden_states) == 3 and len(mine.attentions) == 2
+    assert mine.attentions[0].shape == (3, 4, 12, 12)
+    torch.testing.assert_close(mine.hidden_states, theirs.hidden_states, atol=1e-5, rtol=0)
+    torch.testing.assert_close(mine.attentions, theirs.attentions, atol=1e-6, rtol=0)
+    torch.testing.assert_close(mine.loss, theirs.loss, atol=1e-5, rtol=0)
+    torch.testing.assert_close(mine.hidden_states[-1], last, atol=1e-6, rtol=0)
+    assert ours(ids).hidden_states is None and ours(ids).attentions is None
+
+
+@pytest.mark.parametrize("via", ["argument", "config"])
+def test_return_dict_false_gives_gpt2s_tuples(tiny_checkpoints, via):
+    """`return_dict=False` or `config.return_dict = False`: the output's fields that are set, in
+    transformers' order (loss, logits, hidden_states, attentions). transformers 5.24's own GPT-2
+    heads fail with `config.return_dict = False`, so the reference is asked by argument."""
+    ours, ref = gpt2_pair(tiny_checkpoints)
+    ids = token_batch()
+    flags = dict(output_hidden_states=True, output_attentions=True)
+    switch = {"return_dict": False} if via == "argument" else {}
+    if via == "config":
+        ours.config.return_dict = False
+    with torch.no_grad():
+        mine = ours(ids, labels=ids, **flags, **switch)
+        theirs = ref(ids, labels=ids, use_cache=False, return_dict=False, **flags)
+        trunk = ours.gpt(input_ids=ids, **flags, **switch)
+        ref_trunk = ref.transformer(ids, use_cache=False, return_dict=False, **flags)
+    assert type(mine) is tuple and len(mine) == 4  # GPT-2 adds its (empty) cross-attentions
+    torch.testing.assert_close(mine, theirs[:4], atol=1e-5, rtol=0)
+    assert type(trunk) is tuple and len(trunk) == 3  # last_hidden_state, hidden_states, attentions
+    torch.testing.assert_close(trunk, ref_trunk[:3], atol=1e-5, rtol=0)
+
+
+def test_configuration_sets_the_output_defaults(tiny_checkpoints):
+    """`output_hidden_states`, `output_attentions` and `return_dict` in the configuration are the
+    defaults of every head; arguments override them."""
+    config = dict(output_hidden_states=True, output_attentions=True, return_dict=False)
+    classifier, ref = gpt2_pair(tiny_checkpoints, GPTForSequenceClassification, **config)
+    ids = token_batch()
+    with torch.no_grad():
+        logits, hidden_states, attentions = classifier(ids)
+        theirs = ref(ids, output_hidden_states=True, output_attentions=True)
+        plain = classifier(ids, output_hidden_states=False, output_attentions=False)
+        as_dict = classifier(ids, return_dict=True)
+    torch.testing.assert_close(hidden_states, theirs.hidden_states, atol=1e-5, rtol=0)
+    torch.testing.assert_close(attentions, theirs.attentions, atol=1e-6, rtol=0)
+    # The head reads the same state on the full path as on the last-token path.
+    assert type(plain) is tuple and len(plain) == 1
+    torch.testing.assert_close(plain[0], logits, atol=1e-5, rtol=0)
+    assert as_dict.logits.shape == (3, 2) and len(as_dict.hidden_states) == 3
+
+
+def test_shift_labels_replace_labels_as_in_gpt2(tiny_checkpoints):
+    """`shift_labels` (targets already aligned with the logits, transformers' convention for
+    sequences split across devices) replace `labels`; -100 is ignored."""
+    ours, ref = gpt2_pair(tiny_checkpoints)
+    ids = token_batch()
+    g = torch.Generator().manual_seed(3)
+    labels = torch.randint(0, 50257, ids.shape, generator=g)
+    shift_labels = torch.randint(0, 50257, ids.shape, generator=g)
+    shift_labels[:, -1] = -100
+    with torch.no_grad():
+        logits = ours(ids).logits
+        loss = ours(ids, labels=labels, shift_labels=shift_labels).loss
+        alone = ours(ids, shift_labels=shift_labels).loss
+        shifted_here = ours(ids, labels=labels).loss
+        theirs = ref(ids, labels=labels, shift_labels=shift_labels).loss
+        theirs_shifted_here = ref(ids, labels=labels).loss
+    expected = F.cross_entropy(logits[:, :-1].flatten(0, 1), shift_labels[:, :-1].flatten())
+    torch.testing.assert_close(loss, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(loss, theirs, atol=1e-5, rtol=0)
+    torch.testing.assert_close(alone, loss, atol=0, rtol=0)
+    torch.testing.assert_close(shifted_here, theirs_shifted_here, atol=1e-5, rtol=0)
+
+
+# Gradient checkpointing: the same gradients, with the blocks really recomputed.
+
+
+def checkpointed_gradients(model, use_reentrant: bool | None, **inputs):
+    """Loss, gradients and how many block runs began, after one forward and backward (with
+    gradient checkpointing unless `use_reentrant` is None)."""
+    model = copy.deepcopy(model).train()
+    if use_reentrant is not None:
+        model.gradient_checkpointing_enable({"use_reentrant": use_reentrant})
+    runs = []
+    for block in model.gpt.trf_blocks:
+        # norm1 opens a block; a recomputation may stop once it has what backward needs.
+        block.norm1.register_forward_hook(lambda *_: runs.append(1))
+    torch.manual_seed(5)  # the same dropout draws; checkpointing replays them
+    out = model(**inputs)
+    out.loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    return out.loss, grads, len(runs)
+
+
+def checkpointing_case(case: str):
+    """(tiny model, inputs, blocks each forward runs) for one training step of `case`."""
+    torch.manual_seed(0)
+    ids = torch.randint(0, 50257, (4, 10))
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    labels = torch.tensor([0, 1, 1, 0])
+    cached = case == "frozen_trunk_from_cached_states"
+    # Dropout on (checkpointing must replay its draws), except in a cached, so fixed, trunk.
+    config = GPTConfig(**TINY | {"n_layers": 3}, drop_rate=0.0 if cached else 0.1, num_labels=2)
+    if case == "causal_lm":
+        return GPTForCausalLM(config), dict(input_ids=ids, labels=ids), 3
+    model = GPTForSequenceClassification(config)
+    if not cached:
+        return model, dict(input_ids=ids, attention_mask=mask, labels=labels), 3
+    # `--trainable_layers last_block` with the trunk cache: the states entering block 2 are given.
+    for name, param in model.named_parameters():
+        param.requires_grad = name.startswith(("gpt.trf_blocks.2.", "gpt.final_norm", "out_"))
+    with torch.no_grad():
+        states = model.gpt(input_ids=ids, attention_mask=mask, stop_block=2).last_hidden_state
+    return model, dict(block_inputs=states, attention_mask=mask, start_block=2, labels=labels), 1
+
+
+# transformers 5.24 renamed it `activation_checkpointing_enable`; the old name works in every 5.x.
+@pytest.mark.filterwarnings("ignore:`gradient_checkpointing_enable` is deprecated:FutureWarning")
+@pytest.mark.parametrize("use_reentrant", [False, True])
+@pytest.mark.parametrize("case", ["causal_lm", "classifier", "frozen_trunk_from_cached_states"])
+def test_gradient_checkpointing_gives_the_same_gradients(case, use_reentrant):
+    """Identical loss and gradients, dropout included, in both of torch's checkpointing modes;
+    also when training from cached frozen-trunk states (`block_inputs`), where a reentrant
+    checkpoint would leave the top block without gradients unless its input requires grad."""
+    model, inputs, blocks_run = checkpointing_case(case)
+    loss, grads, runs = checkpointed_gradients(model, None, **inputs)
+    loss_c, grads_c, runs_c = checkpointed_gradients(model, use_reentrant, **inputs)
+    assert (runs, runs_c) == (blocks_run, 2 * blocks_run)  # each block recomputed once
+    torch.testing.assert_close(loss_c, loss, atol=0, rtol=0)
+    trainable = {name for name, param in model.named_parameters() if param.requires_grad}
+    assert grads_c.keys() == grads.keys() == trainable
+    torch.testing.assert_close(grads_c, grads, atol=0, rtol=0)

@@ -157,6 +157,42 @@ def test_frozen_trunk_cache_is_exact(spam_csv, tmp_path, knobs, caplog):
         torch.testing.assert_close(value, weights["again"][key], atol=0, rtol=0, msg=key)
 
 
+REENTRANT = ("--gradient_checkpointing_kwargs", '{"use_reentrant": true}')
+
+
+# transformers 5.24 renamed the flags `--activation_checkpointing*` (and peft still calls the old
+# `is_gradient_checkpointing`); the old names work in every 5.x.
+@pytest.mark.filterwarnings("ignore:`(is_)?gradient_checkpointing:FutureWarning")
+@pytest.mark.parametrize(
+    ("policy", "extra"),
+    [
+        ("all", ("--config_overrides", TINY_NO_KEY_BIAS + ",drop_rate=0.1")),  # dropout replayed
+        ("last_block", REENTRANT),  # the trunk cache feeds the checkpointed top block
+        ("lora", REENTRANT),  # peft's adapters in frozen blocks
+    ],
+)
+def test_gradient_checkpointing_trains_the_same_model(spam_csv, tmp_path, policy, extra, caplog):
+    """`--gradient_checkpointing true` recomputes each block in the backward pass instead of
+    keeping its activations: the same loss and gradient norm at every step, the same weights."""
+    runs = {}
+    for checkpointing in ("false", "true"):
+        out = tmp_path / checkpointing
+        args = tiny_args(spam_csv, out, "--trainable_layers", policy, "--max_steps", "5")
+        args += ["--config_overrides", TINY_NO_KEY_BIAS, *extra, "--logging_steps", "1"]
+        args += ["--gradient_checkpointing", checkpointing, "--save_strategy", "no"]
+        with caplog.at_level("INFO", logger="hf_spam.features"):
+            train(*parse(args + ["--eval_on_train", "false", "--report_to", "none"]))
+        history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+        steps = [(e["loss"], e["grad_norm"]) for e in history if "grad_norm" in e]
+        runs[checkpointing] = steps, load_file(out / "model.safetensors")
+    (steps, weights), (steps_c, weights_c) = runs["false"], runs["true"]
+    assert ("Trunk feature store: reusing" in caplog.text) == (policy == "last_block")
+    assert len(steps) == 5 and steps_c == steps
+    assert weights_c.keys() == weights.keys()
+    for key, value in weights.items():
+        assert torch.equal(weights_c[key], value), key
+
+
 def test_book_defaults():
     model_args, data_args, training_args = parse(["--output_dir", "unused"])
     assert model_args.model_name_or_path == "openai-community/gpt2"

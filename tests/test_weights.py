@@ -32,7 +32,8 @@ def padded_mask(batch: int, length: int, side: str, seed: int = 1) -> torch.Tens
 
 
 def assert_parity(ours: GPTForCausalLM, ref, input_ids, attention_mask=None, atol=1e-4):
-    """Hidden states and LM logits of `ours` equal transformers' GPT-2 at every real token."""
+    """Hidden states, attention weights and LM logits of `ours` equal transformers' GPT-2 (eager
+    attention) at every real token."""
     kwargs = {}
     if attention_mask is not None:
         # transformers' GPT-2 numbers positions 0..n-1 whatever the mask; ours counts only real
@@ -40,8 +41,9 @@ def assert_parity(ours: GPTForCausalLM, ref, input_ids, attention_mask=None, ato
         kwargs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         kwargs["attention_mask"] = attention_mask
     with torch.no_grad():
-        a = ours(input_ids, attention_mask=attention_mask, output_hidden_states=True)
-        b = ref(input_ids, output_hidden_states=True, **kwargs)
+        flags = dict(output_hidden_states=True, output_attentions=True)
+        a = ours(input_ids, attention_mask=attention_mask, **flags)
+        b = ref(input_ids, **flags, **kwargs)
     real = (
         attention_mask.bool()
         if attention_mask is not None
@@ -51,6 +53,11 @@ def assert_parity(ours: GPTForCausalLM, ref, input_ids, attention_mask=None, ato
     for i, (ha, hb) in enumerate(zip(a.hidden_states, b.hidden_states, strict=True)):
         diff = (ha[real] - hb[real]).abs().max().item()
         assert diff < atol, f"hidden state {i} differs by {diff}"
+    assert len(a.attentions) == len(b.attentions) == ours.config.n_layers
+    for i, (wa, wb) in enumerate(zip(a.attentions, b.attentions, strict=True)):
+        # (batch, heads, queries, keys): compare the rows of real queries.
+        diff = (wa.transpose(1, 2)[real] - wb.transpose(1, 2)[real]).abs().max().item()
+        assert diff < atol, f"attention weights of block {i} differ by {diff}"
     diff = (a.logits[real] - b.logits[real]).abs().max().item()
     assert diff < atol, f"logits differ by {diff}"
 
