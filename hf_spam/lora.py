@@ -58,9 +58,10 @@ def peft_lora_alpha(rank: int, alpha: float, convention: str) -> float:
     return alpha * rank if convention == "book" else alpha
 
 
-def add_lora_adapters(model: nn.Module, model_args: Any, seed: int) -> Any:
+def add_lora_adapters(model: nn.Module, model_args: Any, seed: int, fresh_head: bool = True) -> Any:
     """LoRA adapters on the named linear layers and a fully trained head (peft); with the book's
-    convention also the head's own adapter, and every A drawn as the book draws it from `seed`."""
+    convention also the head's own adapter, and every A drawn as the book draws it from `seed`
+    (`fresh_head` False: the head came with the weights and keeps them)."""
     from peft import LoraConfig, get_peft_model
 
     rank, alpha = model_args.lora_rank, model_args.lora_alpha
@@ -79,18 +80,23 @@ def add_lora_adapters(model: nn.Module, model_args: Any, seed: int) -> Any:
     if book:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            book_lora_init(peft_model)
+            book_lora_init(peft_model, fresh_head)
     return peft_model
 
 
 @torch.no_grad()
-def book_lora_init(model: nn.Module) -> None:
+def book_lora_init(model: nn.Module, fresh_head: bool = True) -> None:
     """The book's draws after `torch.manual_seed`: the new head (`nn.Linear`'s own init), then
     every adapter's A in module order (blocks, then the head) as its `LoRALayer` draws it,
     `kaiming_uniform_(a=sqrt(5))` of an (in, rank) tensor: uniform in +-1/sqrt(rank) (peft's
-    (rank, in) layout would give +-1/sqrt(in)). B stays 0, so the model's output is unchanged."""
+    (rank, in) layout would give +-1/sqrt(in)). B stays 0, so the model's output is unchanged.
+    A head that came with the weights (`fresh_head` False) is kept; its draws are still made,
+    so the adapters get the same numbers either way."""
     head = model.get_submodule(f"base_model.model.{HEAD}.modules_to_save.default")
-    head.linear.reset_parameters()
+    if fresh_head:
+        head.linear.reset_parameters()
+    else:
+        nn.Linear(head.linear.in_features, head.linear.out_features)  # the book's draws, unused
     for name, module in model.named_modules():
         if name.endswith("lora_A.default") and isinstance(module, nn.Linear):
             A = torch.empty(module.in_features, module.out_features, dtype=module.weight.dtype)

@@ -154,6 +154,24 @@ def test_what_trains(convention):
     assert trainable == blocks + head
 
 
+def test_book_draws_keep_a_head_that_came_with_the_weights():
+    """A head loaded with the weights (a `GPT2ForSequenceClassification`'s score, a saved
+    folder's) is not drawn again; the book's draws are still made, so every adapter's A is the
+    one a fresh head's run gets."""
+    fresh = apply_trainable_layers(tiny_model(), lora_args(), seed=5)
+    model = tiny_model()
+    with torch.no_grad():
+        model.out_head.weight.fill_(0.5)
+    kept = apply_trainable_layers(model, lora_args(), seed=5, fresh_head=False)
+    assert bool((trained_head(kept).linear.weight == 0.5).all())
+    assert not (trained_head(fresh).linear.weight == 0.5).any()
+    fresh_adapters, kept_adapters = peft_adapters(fresh), peft_adapters(kept)
+    assert list(fresh_adapters) == list(kept_adapters)
+    for name, (A, _) in fresh_adapters.items():
+        assert torch.equal(kept_adapters[name][0], A), name
+    assert torch.equal(trained_head(kept).A, trained_head(fresh).A)
+
+
 def test_head_adapter_merges_into_one_linear():
     linear = nn.Linear(6, 2)
     wrapped = BookLoRALinear(copy.deepcopy(linear), rank=3, alpha=2.0)
