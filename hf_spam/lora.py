@@ -8,20 +8,29 @@ peft scales by `lora_alpha / r` (the book by `alpha`), and peft will not put an 
 it trains in full. `--lora_alpha_convention book` (the default) gives the book's meaning: alpha
 mapped to peft's scale, A drawn as the book draws it, in the book's order from the run's seed, and
 the head wrapped in `BookLoRALinear`; `peft` gives peft's usual LoRA with a fully trained head.
+
+Either way the trained adapters can also leave as a standard peft adapter folder (`save_adapter`):
+the book's head adapter is folded into the head, which travels in full as `modules_to_save`.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .files import atomic_output_dir, writing
+
 LORA_ALPHA_CONVENTIONS = ("book", "peft")
 #: Every linear layer of a transformer block, as the book's `replace_linear_with_lora` wraps them.
 BOOK_LORA_TARGETS = "W_query,W_key,W_value,out_proj,layers.0,layers.2"
 HEAD = "out_head"
+#: Where `--save_adapter` puts the peft adapter folder, inside --output_dir.
+ADAPTER_DIR = "adapter"
 
 
 class BookLoRALinear(nn.Module):
@@ -105,20 +114,59 @@ def book_lora_init(model: nn.Module, fresh_head: bool = True) -> None:
     nn.init.kaiming_uniform_(head.A, a=math.sqrt(5))
 
 
+def fold_head_adapter(model: Any) -> None:
+    """The book's head adapter (`BookLoRALinear`) folded into the trained head, in place: the
+    same outputs from a plain `nn.Linear`, which peft's `modules_to_save` saves and loads."""
+    wrapper = model.base_model.model.get_submodule(HEAD)
+    head = wrapper.modules_to_save["default"]
+    if isinstance(head, BookLoRALinear):
+        wrapper.modules_to_save["default"] = head.merged()
+
+
 def merge_lora(model: Any) -> nn.Module:
     """The trained adapters folded into the weights: a plain `GPTForSequenceClassification`."""
-    merged = model.merge_and_unload()
-    if isinstance(merged.out_head, BookLoRALinear):
-        merged.out_head = merged.out_head.merged()
-    return merged
+    fold_head_adapter(model)
+    return model.merge_and_unload()
+
+
+def save_adapter(model: Any, folder: str | Path, base_model_name_or_path: str) -> Path:
+    """The trained LoRA model as a peft adapter folder: `adapter_config.json` (task `SEQ_CLS`,
+    `base_model_name_or_path`) and `adapter_model.safetensors`, which
+    `PeftModel.from_pretrained(base, folder)` loads onto the base classifier (the book's GPT with
+    the starting weights and the run's labels) to give the trained model's logits.
+
+    The head trains in full, so it travels in full (`modules_to_save`); the book's head adapter
+    is folded into it first (in place; the outputs do not change). Written beside `folder` and
+    moved into place when complete.
+    """
+    folder = Path(folder)
+    fold_head_adapter(model)
+    trained = model.peft_config["default"]
+    model.peft_config["default"] = copy.copy(trained)  # the run's own config stays as it was
+    model.peft_config["default"].task_type = "SEQ_CLS"
+    model.peft_config["default"].base_model_name_or_path = base_model_name_or_path
+    try:
+        with atomic_output_dir(folder, overwrite=True, flag="--save_adapter") as tmp:
+            # A run never resizes the embeddings, so the base's stay as they are; peft's "auto"
+            # would read the base's config.json (or ask the Hub) to find that out.
+            writing(
+                folder / "adapter_model.safetensors",
+                lambda: model.save_pretrained(tmp, save_embedding_layers=False),
+            )
+    finally:
+        model.peft_config["default"] = trained
+    return folder
 
 
 __all__ = [
+    "ADAPTER_DIR",
     "BOOK_LORA_TARGETS",
     "LORA_ALPHA_CONVENTIONS",
     "BookLoRALinear",
     "add_lora_adapters",
     "book_lora_init",
+    "fold_head_adapter",
     "merge_lora",
     "peft_lora_alpha",
+    "save_adapter",
 ]

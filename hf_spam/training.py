@@ -32,7 +32,7 @@ from .data import (
 from .errors import ModelLoadError
 from .hardware import cpu_has_fast_bf16
 from .initialization import book_head_init, book_random_init
-from .lora import merge_lora
+from .lora import ADAPTER_DIR, merge_lora, save_adapter
 from .metrics import make_compute_metrics
 from .modeling import GPTForSequenceClassification
 from .outputs import evaluate_splits, resolve_checkpoint, save_final_outputs
@@ -239,13 +239,19 @@ def train(
     metrics["total_parameters"] = n_total
     metrics["world_size"] = training_args.world_size
 
+    adapter = None
     if model_args.trainable_layers == "lora":
+        if model_args.writes_adapter and trainer.is_world_process_zero():
+            adapter = save_adapter(
+                trainer.model, output_dir / ADAPTER_DIR, model_args.model_name_or_path
+            )
         trainer.model = merge_lora(trainer.model)  # a plain model: the folder needs no peft
     from .card import CardContext
 
     card = CardContext.from_run(model_args, data_args, training_args, prepared, metrics, confusion)
     examples = demo_examples(prepared.dataset["test"], prepared.id2label)
     files = save_final_outputs(trainer, card, metrics, confusion, examples)
+    files += [adapter] if adapter is not None else []
     if push and trainer.is_world_process_zero():
         from .sharing import format_push_result, push_model_folder
 

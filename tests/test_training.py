@@ -239,6 +239,8 @@ def test_bad_arguments_fail_before_any_work(spam_csv, tmp_path, monkeypatch, cap
         (("--config_overrides", "emb_dim=32,n_heads=3"), "n_heads (3) must divide emb_dim (32)"),
         (("--config_overrides", "n_heads=5"), "n_heads (5) must divide emb_dim (768)"),
         (("--lora_rank", "0"), "--lora_rank must be at least 1, got 0"),
+        (("--save_adapter",), "--save_adapter needs --trainable_layers lora (got last_block)"),
+        (("--trainable_layers", "lora", "--save_adapter", "true"), "--save_adapter needs --init pretrained"),
     ],
 )  # fmt: skip
 def test_bad_values_fail_while_parsing_with_one_line(spam_csv, tmp_path, flags, message):
