@@ -17,6 +17,8 @@ SAFETENSORS_NAME = "model.safetensors"
 SAFETENSORS_INDEX_NAME = "model.safetensors.index.json"
 WEIGHTS_FILES = (SAFETENSORS_NAME, SAFETENSORS_INDEX_NAME)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+#: GPT-2's BPE as two files (transformers' names for OpenAI's encoder.json and vocab.bpe).
+BPE_FILES = ("vocab.json", "merges.txt")
 
 #: What `hf-spam evaluate` writes (and a push reads into the model card).
 EVAL_REPORT_FILE = "eval_report.json"
@@ -47,6 +49,7 @@ def split_metrics(metrics: dict[str, Any], split: str) -> dict[str, Any]:
 
 
 __all__ = [
+    "BPE_FILES",
     "CONFIG_NAME",
     "EVAL_REPORT_FILE",
     "EXAMPLES_FILE",

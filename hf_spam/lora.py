@@ -8,20 +8,29 @@ peft scales by `lora_alpha / r` (the book by `alpha`), and peft will not put an 
 it trains in full. `--lora_alpha_convention book` (the default) gives the book's meaning: alpha
 mapped to peft's scale, A drawn as the book draws it, in the book's order from the run's seed, and
 the head wrapped in `BookLoRALinear`; `peft` gives peft's usual LoRA with a fully trained head.
+
+Either way the trained adapters can also leave as a standard peft adapter folder (`save_adapter`):
+the book's head adapter is folded into the head, which travels in full as `modules_to_save`.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .files import atomic_output_dir, writing
+
 LORA_ALPHA_CONVENTIONS = ("book", "peft")
 #: Every linear layer of a transformer block, as the book's `replace_linear_with_lora` wraps them.
 BOOK_LORA_TARGETS = "W_query,W_key,W_value,out_proj,layers.0,layers.2"
 HEAD = "out_head"
+#: Where `--save_adapter` puts the peft adapter folder, inside --output_dir.
+ADAPTER_DIR = "adapter"
 
 
 class BookLoRALinear(nn.Module):
@@ -58,9 +67,10 @@ def peft_lora_alpha(rank: int, alpha: float, convention: str) -> float:
     return alpha * rank if convention == "book" else alpha
 
 
-def add_lora_adapters(model: nn.Module, model_args: Any, seed: int) -> Any:
+def add_lora_adapters(model: nn.Module, model_args: Any, seed: int, fresh_head: bool = True) -> Any:
     """LoRA adapters on the named linear layers and a fully trained head (peft); with the book's
-    convention also the head's own adapter, and every A drawn as the book draws it from `seed`."""
+    convention also the head's own adapter, and every A drawn as the book draws it from `seed`
+    (`fresh_head` False: the head came with the weights and keeps them)."""
     from peft import LoraConfig, get_peft_model
 
     rank, alpha = model_args.lora_rank, model_args.lora_alpha
@@ -79,18 +89,23 @@ def add_lora_adapters(model: nn.Module, model_args: Any, seed: int) -> Any:
     if book:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            book_lora_init(peft_model)
+            book_lora_init(peft_model, fresh_head)
     return peft_model
 
 
 @torch.no_grad()
-def book_lora_init(model: nn.Module) -> None:
+def book_lora_init(model: nn.Module, fresh_head: bool = True) -> None:
     """The book's draws after `torch.manual_seed`: the new head (`nn.Linear`'s own init), then
     every adapter's A in module order (blocks, then the head) as its `LoRALayer` draws it,
     `kaiming_uniform_(a=sqrt(5))` of an (in, rank) tensor: uniform in +-1/sqrt(rank) (peft's
-    (rank, in) layout would give +-1/sqrt(in)). B stays 0, so the model's output is unchanged."""
+    (rank, in) layout would give +-1/sqrt(in)). B stays 0, so the model's output is unchanged.
+    A head that came with the weights (`fresh_head` False) is kept; its draws are still made,
+    so the adapters get the same numbers either way."""
     head = model.get_submodule(f"base_model.model.{HEAD}.modules_to_save.default")
-    head.linear.reset_parameters()
+    if fresh_head:
+        head.linear.reset_parameters()
+    else:
+        nn.Linear(head.linear.in_features, head.linear.out_features)  # the book's draws, unused
     for name, module in model.named_modules():
         if name.endswith("lora_A.default") and isinstance(module, nn.Linear):
             A = torch.empty(module.in_features, module.out_features, dtype=module.weight.dtype)
@@ -99,20 +114,59 @@ def book_lora_init(model: nn.Module) -> None:
     nn.init.kaiming_uniform_(head.A, a=math.sqrt(5))
 
 
+def fold_head_adapter(model: Any) -> None:
+    """The book's head adapter (`BookLoRALinear`) folded into the trained head, in place: the
+    same outputs from a plain `nn.Linear`, which peft's `modules_to_save` saves and loads."""
+    wrapper = model.base_model.model.get_submodule(HEAD)
+    head = wrapper.modules_to_save["default"]
+    if isinstance(head, BookLoRALinear):
+        wrapper.modules_to_save["default"] = head.merged()
+
+
 def merge_lora(model: Any) -> nn.Module:
     """The trained adapters folded into the weights: a plain `GPTForSequenceClassification`."""
-    merged = model.merge_and_unload()
-    if isinstance(merged.out_head, BookLoRALinear):
-        merged.out_head = merged.out_head.merged()
-    return merged
+    fold_head_adapter(model)
+    return model.merge_and_unload()
+
+
+def save_adapter(model: Any, folder: str | Path, base_model_name_or_path: str) -> Path:
+    """The trained LoRA model as a peft adapter folder: `adapter_config.json` (task `SEQ_CLS`,
+    `base_model_name_or_path`) and `adapter_model.safetensors`, which
+    `PeftModel.from_pretrained(base, folder)` loads onto the base classifier (the book's GPT with
+    the starting weights and the run's labels) to give the trained model's logits.
+
+    The head trains in full, so it travels in full (`modules_to_save`); the book's head adapter
+    is folded into it first (in place; the outputs do not change). Written beside `folder` and
+    moved into place when complete.
+    """
+    folder = Path(folder)
+    fold_head_adapter(model)
+    trained = model.peft_config["default"]
+    model.peft_config["default"] = copy.copy(trained)  # the run's own config stays as it was
+    model.peft_config["default"].task_type = "SEQ_CLS"
+    model.peft_config["default"].base_model_name_or_path = base_model_name_or_path
+    try:
+        with atomic_output_dir(folder, overwrite=True, flag="--save_adapter") as tmp:
+            # A run never resizes the embeddings, so the base's stay as they are; peft's "auto"
+            # would read the base's config.json (or ask the Hub) to find that out.
+            writing(
+                folder / "adapter_model.safetensors",
+                lambda: model.save_pretrained(tmp, save_embedding_layers=False),
+            )
+    finally:
+        model.peft_config["default"] = trained
+    return folder
 
 
 __all__ = [
+    "ADAPTER_DIR",
     "BOOK_LORA_TARGETS",
     "LORA_ALPHA_CONVENTIONS",
     "BookLoRALinear",
     "add_lora_adapters",
     "book_lora_init",
+    "fold_head_adapter",
     "merge_lora",
     "peft_lora_alpha",
+    "save_adapter",
 ]

@@ -97,13 +97,13 @@ def _trains(name: str, rule: TrainablePolicy, start: int) -> bool:
 
 
 def apply_trainable_layers(
-    model: GPTForSequenceClassification, model_args: Any, seed: int = 123
+    model: GPTForSequenceClassification, model_args: Any, seed: int = 123, fresh_head: bool = True
 ) -> Any:
     """Freeze everything `--trainable_layers` does not name; returns the model to train (a
-    `PeftModel` for LoRA, its adapters drawn from `seed`)."""
+    `PeftModel` for LoRA, its adapters drawn from `seed`; `fresh_head`: see `add_lora_adapters`)."""
     rule = get_policy(model_args.trainable_layers)
     if rule.adapters:
-        return add_lora_adapters(model, model_args, seed)
+        return add_lora_adapters(model, model_args, seed, fresh_head)
     start = model.config.n_layers - (rule.top_blocks or 0)
     for name, param in model.named_parameters():
         param.requires_grad = _trains(name, rule, start)

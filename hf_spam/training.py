@@ -20,10 +20,19 @@ from transformers import TrainerCallback, set_seed
 
 from .configuration import GPTConfig
 from .constants import SPLITS
-from .data import DataArguments, PreparedData, get_data_collator, get_tokenizer, prepare_data
+from .data import (
+    DataArguments,
+    PreparedData,
+    check_tokenizer_fits,
+    get_data_collator,
+    get_tokenizer,
+    load_tokenizer,
+    prepare_data,
+)
+from .errors import ModelLoadError
 from .hardware import cpu_has_fast_bf16
 from .initialization import book_head_init, book_random_init
-from .lora import merge_lora
+from .lora import ADAPTER_DIR, merge_lora, save_adapter
 from .metrics import make_compute_metrics
 from .modeling import GPTForSequenceClassification
 from .outputs import evaluate_splits, resolve_checkpoint, save_final_outputs
@@ -47,7 +56,7 @@ from .training_args import (  # re-exported: `from hf_spam.training import Model
     parse_train_arguments,
     validate_arguments,
 )
-from .weights import load_openai_gpt2
+from .weights import checkpoint_folder, load_openai_gpt2
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +66,17 @@ logger = logging.getLogger(__name__)
 
 
 def build_model(
-    model_args: ModelArguments, prepared: PreparedData, seed: int = 123
-) -> GPTForSequenceClassification:
+    model_args: ModelArguments,
+    prepared: PreparedData,
+    seed: int = 123,
+    output_loading_info: bool = False,
+) -> GPTForSequenceClassification | tuple[GPTForSequenceClassification, dict[str, list[str]]]:
     """The classifier with the labels of the data, from GPT-2 weights, a saved folder or random.
 
-    A new head (and, with `--init random`, the whole model) starts from `seed` as in the book.
+    A new head (and, with `--init random`, the whole model) starts from `seed` as in the book;
+    a head that comes with the weights (a saved folder's, or the `score.weight` of a
+    `GPT2ForSequenceClassification` with the data's classes) is kept. With `output_loading_info`
+    also `{"missing_keys": [...]}`, as `from_pretrained` gives it: the keys that start fresh.
     """
     labels = {
         "num_labels": prepared.num_labels,
@@ -70,22 +85,47 @@ def build_model(
     }
     padded_to = prepared.max_length if prepared.padding != "dynamic" else None
     overrides = {**model_config_overrides(model_args, padded_to), **labels}
+    if prepared.tokenizer is not None:  # the special tokens of the ids the model will read
+        overrides.update(
+            {
+                f"{name}_token_id": getattr(prepared.tokenizer, f"{name}_token_id")
+                for name in ("bos", "eos", "pad")
+            }
+        )
     source = model_args.model_name_or_path
     if model_args.init == "random":
         model = GPTForSequenceClassification(
             GPTConfig.from_preset(_size_preset(source), **overrides)
         )
         book_random_init(model, seed)
+        fresh = list(model.state_dict())
     elif (_saved_config(model_args) or {}).get("model_type") == GPTConfig.model_type:
         # A folder this package saved: continue from it (a new head if the labels differ).
-        model = GPTForSequenceClassification.from_pretrained(
-            source, ignore_mismatched_sizes=True, **overrides
+        model, info = GPTForSequenceClassification.from_pretrained(
+            source, ignore_mismatched_sizes=True, output_loading_info=True, **overrides
         )
+        fresh = sorted({*info["missing_keys"], *(key for key, *_ in info["mismatched_keys"])})
     else:
-        model = load_openai_gpt2(GPTForSequenceClassification, source, **overrides)
-        book_head_init(model, seed)
+        model, info = load_openai_gpt2(
+            GPTForSequenceClassification, source, output_loading_info=True, **overrides
+        )
+        fresh = info["missing_keys"]
+        if "out_head.weight" in fresh:
+            book_head_init(model, seed)
     model.skip_padding_work = model_args.skip_padding_work
-    return model
+    return (model, {"missing_keys": fresh}) if output_loading_info else model
+
+
+def load_run_tokenizer(model_args: ModelArguments, context_length: int) -> Any:
+    """The tokenizer of --model_name_or_path: its own files (a Hub id's from its cached
+    download), else GPT-2's from tiktoken, which is also the tokenizer of `--init random`."""
+    if model_args.init == "random":
+        return get_tokenizer(context_length)
+    try:
+        folder = checkpoint_folder(model_args.model_name_or_path)
+    except (ModelLoadError, FileNotFoundError):
+        folder = None  # building the model reports it, after the data's own checks
+    return load_tokenizer(folder, context_length)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -149,12 +189,19 @@ def train(
         )
     resume = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
     if prepared is None:
+        context_length = expected_context_length(model_args)
         with training_args.main_process_first(desc="data preparation"):
-            prepared = prepare_data(data_args, context_length=expected_context_length(model_args))
+            tokenizer = load_run_tokenizer(model_args, context_length)
+            prepared = prepare_data(data_args, context_length, tokenizer)
     set_seed(training_args.seed)
-    model = build_model(model_args, prepared, training_args.seed)
+    model, loading = build_model(model_args, prepared, training_args.seed, output_loading_info=True)
+    tokenizer = prepared.tokenizer
+    if tokenizer is None:  # data prepared by the caller with GPT-2's tokenizer
+        tokenizer = get_tokenizer(model.config.context_length)
+    check_tokenizer_fits(tokenizer, model.config.vocab_size, model_args.model_name_or_path)
     start_block = frozen_trunk_start(model, model_args)
-    model = apply_trainable_layers(model, model_args, training_args.seed)
+    fresh_head = "out_head.weight" in loading["missing_keys"]
+    model = apply_trainable_layers(model, model_args, training_args.seed, fresh_head)
     main = training_args.process_index == 0
     n_trainable, n_total = _announce_parameters(model, model_args.trainable_layers, main)
     # hf_spam pushes the finished folder itself (merged weights, code, card); Trainer's own push
@@ -168,7 +215,7 @@ def train(
         train_dataset=dataset["train"],
         eval_dataset=dataset["validation"],
         data_collator=CollatorWithExampleIds(get_data_collator(prepared)),
-        processing_class=get_tokenizer(model.config.context_length),
+        processing_class=tokenizer,
         compute_metrics=compute_metrics,
         train_eval_dataset=dataset["train"] if model_args.eval_on_train else None,
         callbacks=callbacks,
@@ -192,13 +239,19 @@ def train(
     metrics["total_parameters"] = n_total
     metrics["world_size"] = training_args.world_size
 
+    adapter = None
     if model_args.trainable_layers == "lora":
+        if model_args.writes_adapter and trainer.is_world_process_zero():
+            adapter = save_adapter(
+                trainer.model, output_dir / ADAPTER_DIR, model_args.model_name_or_path
+            )
         trainer.model = merge_lora(trainer.model)  # a plain model: the folder needs no peft
     from .card import CardContext
 
     card = CardContext.from_run(model_args, data_args, training_args, prepared, metrics, confusion)
     examples = demo_examples(prepared.dataset["test"], prepared.id2label)
     files = save_final_outputs(trainer, card, metrics, confusion, examples)
+    files += [adapter] if adapter is not None else []
     if push and trainer.is_world_process_zero():
         from .sharing import format_push_result, push_model_folder
 

@@ -105,6 +105,16 @@ class LoraArguments:
             "layer of every block, as the book's replace_linear_with_lora)."
         },
     )
+    save_adapter: bool | None = field(
+        default=None,
+        metadata={
+            "help": "With --trainable_layers lora, also write the trained adapters as a peft "
+            "adapter folder, <output_dir>/adapter, for PeftModel.from_pretrained on the base "
+            "weights (default: on with --lora_alpha_convention peft, off with book).",
+            "nargs": "?",  # a bare --save_adapter means true, as for the plain bool flags
+            "const": True,
+        },
+    )
 
 
 @dataclass
@@ -199,6 +209,14 @@ class ModelArguments(
 
     def __post_init__(self) -> None:
         check_model_arguments(self)
+
+    @property
+    def writes_adapter(self) -> bool:
+        """--save_adapter as given; by default on for LoRA the peft way from loadable weights."""
+        if self.save_adapter is not None:
+            return self.save_adapter
+        peft_lora = self.trainable_layers == "lora" and self.lora_alpha_convention == "peft"
+        return peft_lora and self.init == "pretrained"
 
 
 @dataclass
@@ -361,6 +379,16 @@ def check_model_arguments(model_args: ModelArguments) -> None:
         )
     if model_args.lora_rank < 1:
         raise TrainingSetupError(f"--lora_rank must be at least 1, got {model_args.lora_rank}")
+    if model_args.save_adapter and model_args.trainable_layers != "lora":
+        raise TrainingSetupError(
+            f"--save_adapter needs --trainable_layers lora (got {model_args.trainable_layers}): "
+            "only LoRA trains adapters"
+        )
+    if model_args.save_adapter and model_args.init == "random":
+        raise TrainingSetupError(
+            "--save_adapter needs --init pretrained: an adapter is loaded onto its base weights "
+            "again, and random ones cannot be loaded by name"
+        )
     shape = expected_shape(model_args)
     if shape["n_heads"] < 1 or shape["emb_dim"] % shape["n_heads"]:
         raise TrainingSetupError(

@@ -2,8 +2,10 @@
 
 GPT-2 checkpoints on the Hub come in two key layouts: bare (`h.0.attn.c_attn.weight`, as in the
 `openai-community/gpt2*` repos) and `transformer.`-prefixed (what `GPT2LMHeadModel.save_pretrained`
-writes). Both store linear layers as `Conv1D` (weights transposed against `nn.Linear`) and the
-query, key and value projections fused in one `c_attn`. This module renames, transposes and splits
+and `GPT2ForSequenceClassification.save_pretrained` write; the latter adds its head,
+`score.weight`, which becomes the classifier's `out_head` when the labels agree). Both store
+linear layers as `Conv1D` (weights transposed against `nn.Linear`) and the query, key and value
+projections fused in one `c_attn`. This module renames, transposes and splits
 them into the names of `modeling.py`, and refuses anything it cannot account for: a missing key,
 a leftover key or a shape mismatch is an error that names the key, never a silent partial load.
 Only safetensors are read; pickled checkpoints are refused.
@@ -12,6 +14,7 @@ Only safetensors are read; pickled checkpoints are refused.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -22,10 +25,18 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from .configuration import GPT2_PRESETS, GPTConfig
-from .constants import CONFIG_NAME, SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME
+from .constants import (
+    BPE_FILES,
+    CONFIG_NAME,
+    SAFETENSORS_INDEX_NAME,
+    SAFETENSORS_NAME,
+    TOKENIZER_FILES,
+)
 from .errors import CheckpointError, ModelLoadError
 from .files import read_json
-from .modeling import GPTPreTrainedModel
+from .modeling import GPTForSequenceClassification, GPTPreTrainedModel
+
+logger = logging.getLogger(__name__)
 
 # Buffers of transformers' GPT-2 attention (the causal mask), not weights.
 IGNORED_KEY = re.compile(r"^h\.\d+\.attn\.(bias|masked_bias)$")
@@ -38,10 +49,19 @@ GPT2_CONFIG_FIELDS = {
     "n_layer": "n_layers",
     "layer_norm_epsilon": "layer_norm_eps",
 }
+#: The head of transformers' `GPT2ForSequenceClassification`: (num_labels, n_embd), no bias.
+SCORE_KEY = "score.weight"
+#: transformers' names for classes nobody named (`LABEL_0`, `LABEL_1`, ...).
+UNNAMED_LABEL = re.compile(r"^LABEL_\d+$")
+#: A checkpoint's own tokenizer files, fetched with its weights from the Hub.
+TOKENIZER_PATTERNS = (*TOKENIZER_FILES, *BPE_FILES, "special_tokens_map.json", "added_tokens.json")
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike) -> tuple[list[Path], Path | None]:
-    """Local safetensors files (and `config.json`, if any) for a file, a folder or a Hub id."""
+    """Local safetensors files (and `config.json`, if any) for a file, a folder or a Hub id.
+
+    A Hub id's tokenizer files come down with its weights, into the same cached folder.
+    """
     path = Path(name_or_path).expanduser()
     if path.is_file():
         if path.suffix != ".safetensors":
@@ -83,7 +103,7 @@ def _files_from_hub(repo_id: str) -> tuple[list[Path], Path | None]:
         folder = snapshot_download(
             repo_id,
             allow_patterns=[SAFETENSORS_NAME, SAFETENSORS_INDEX_NAME, "model-*.safetensors"]
-            + [CONFIG_NAME],
+            + [CONFIG_NAME, *TOKENIZER_PATTERNS],
         )
     except LocalEntryNotFoundError as err:
         raise ModelLoadError(
@@ -96,6 +116,13 @@ def _files_from_hub(repo_id: str) -> tuple[list[Path], Path | None]:
             f"{repo_id!r} is neither a local path nor a Hub repo ({reason})"
         ) from err
     return _files_in_folder(Path(folder))
+
+
+def checkpoint_folder(name_or_path: str | os.PathLike) -> Path:
+    """The local folder holding a checkpoint (a Hub id's cached snapshot): where its own
+    tokenizer files are, if it has any."""
+    files, _ = resolve_checkpoint(name_or_path)
+    return files[0].parent
 
 
 def _read_tensors(files: list[Path]) -> dict[str, torch.Tensor]:
@@ -121,16 +148,22 @@ def strip_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return out
 
 
+def _read_config(config_file: Path | None) -> dict[str, Any]:
+    """A checkpoint's `config.json` as a dict ({} without one)."""
+    if config_file is None:
+        return {}
+    raw = read_json(config_file, "checkpoint configuration")
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{config_file}: expected a JSON object")
+    return raw
+
+
 def config_from_checkpoint(
     state_dict: dict[str, torch.Tensor], config_file: Path | None, **overrides: Any
 ) -> GPTConfig:
     """Sizes from the checkpoint's `config.json`, else from tensor shapes; then `overrides`."""
-    fields: dict[str, Any] = {}
-    if config_file is not None:
-        raw = read_json(config_file, "checkpoint configuration")
-        if not isinstance(raw, dict):
-            raise CheckpointError(f"{config_file}: expected a JSON object")
-        fields = {ours: raw[theirs] for theirs, ours in GPT2_CONFIG_FIELDS.items() if theirs in raw}
+    raw = _read_config(config_file)
+    fields = {ours: raw[theirs] for theirs, ours in GPT2_CONFIG_FIELDS.items() if theirs in raw}
     if "wte.weight" in state_dict and "wpe.weight" in state_dict:
         fields.setdefault("vocab_size", state_dict["wte.weight"].shape[0])
         fields.setdefault("emb_dim", state_dict["wte.weight"].shape[1])
@@ -255,21 +288,102 @@ def _gpt2_name(key: str) -> str:
     return key
 
 
+def has_classification_head(name_or_path: str | os.PathLike) -> bool:
+    """Whether a checkpoint carries `GPT2ForSequenceClassification`'s head (`score.weight`)."""
+    for file in resolve_checkpoint(name_or_path)[0]:
+        try:
+            with safe_open(str(file), framework="pt") as f:
+                if SCORE_KEY in f.keys():  # noqa: SIM118 - safe_open is not a mapping
+                    return True
+        except (SafetensorError, OSError):
+            return False  # the load that follows names the unreadable file
+    return False
+
+
+def checkpoint_label_names(raw_config: dict[str, Any], num_labels: int) -> list[str] | None:
+    """A classifier checkpoint's class names in id order, from its `config.json`; None when it
+    names none (transformers' `LABEL_0`, ...) or its `id2label` does not cover its classes."""
+    id2label = raw_config.get("id2label")
+    if not isinstance(id2label, dict):
+        return None
+    try:
+        by_id = {int(i): str(name) for i, name in id2label.items()}
+    except ValueError:
+        return None
+    names = [by_id.get(i) for i in range(num_labels)]
+    if any(name is None for name in names) or all(UNNAMED_LABEL.match(n) for n in names):
+        return None
+    return names
+
+
+def score_head_rows(
+    checkpoint_names: list[str] | None, num_rows: int, config: GPTConfig
+) -> tuple[list[int] | None, str]:
+    """The row of `score.weight` each of the model's classes takes, or None and why not.
+
+    Rows follow the names: a checkpoint trained with `{0: spam, 1: ham}` gives the model's `ham`
+    its row 1. When either side's classes are unnamed (`LABEL_0`, ...) they are taken in order.
+    """
+    if num_rows != config.num_labels:
+        return None, f"it scores {num_rows} classes, the model has {config.num_labels}"
+    ours = [str(config.id2label[i]) for i in range(config.num_labels)]
+    if checkpoint_names is None or all(UNNAMED_LABEL.match(name) for name in ours):
+        return list(range(num_rows)), ""
+    if sorted(checkpoint_names) != sorted(ours):
+        return None, (
+            f"its classes ({', '.join(checkpoint_names)}) are not the model's ({', '.join(ours)})"
+        )
+    return [checkpoint_names.index(name) for name in ours], ""
+
+
+@torch.no_grad()
+def _load_score_head(
+    model: GPTForSequenceClassification, score: torch.Tensor, rows: list[int]
+) -> None:
+    """`score.weight`'s rows as `out_head`, bias 0: GPT-2's score has no bias, so the logits are
+    transformers' own."""
+    want = (model.config.num_labels, model.config.emb_dim)
+    if tuple(score.shape) != want:
+        raise CheckpointError(
+            f"shape mismatch for {SCORE_KEY!r} -> 'out_head.weight': checkpoint has "
+            f"{tuple(score.shape)}, model expects {want}"
+        )
+    model.out_head.weight.copy_(score[rows])
+    model.out_head.bias.zero_()
+
+
 def load_openai_gpt2(
     model_cls: type[GPTPreTrainedModel],
     name_or_path: str | os.PathLike,
     config: GPTConfig | None = None,
+    output_loading_info: bool = False,
     **config_overrides: Any,
-) -> GPTPreTrainedModel:
+) -> GPTPreTrainedModel | tuple[GPTPreTrainedModel, dict[str, list[str]]]:
     """`model_cls` (e.g. `GPTForSequenceClassification`) with GPT-2's weights in its trunk.
 
     Sizes come from the checkpoint (its `config.json`, else its tensor shapes) unless `config`
     is given; `config_overrides` set other fields, e.g. `num_labels=2`. Heads that GPT-2 lacks
     (the classifier's `out_head`) start fresh. Accepts a Hub id, a folder or a `.safetensors`
     file in either key layout.
+
+    A `GPT2ForSequenceClassification` checkpoint's head (`score.weight`) becomes the classifier's
+    `out_head` when its classes are the model's (matched by name; unnamed ones in order), with
+    bias 0; otherwise it is left out, with a warning saying why. Unless `config` or the overrides
+    set the labels, the classifier takes the checkpoint's. With `output_loading_info` the result
+    is `(model, info)` as transformers' `from_pretrained` gives it: `info["missing_keys"]` are
+    the model's keys that start fresh, `info["unexpected_keys"]` the checkpoint's left out.
     """
     files, config_file = resolve_checkpoint(name_or_path)
     state_dict = _read_tensors(files)
+    score = state_dict.pop(SCORE_KEY, None)
+    classifier = issubclass(model_cls, GPTForSequenceClassification)
+    names = None
+    if score is not None:
+        names = checkpoint_label_names(_read_config(config_file), score.shape[0])
+        labels_given = {"num_labels", "id2label", "label2id"} & config_overrides.keys()
+        if classifier and config is None and not labels_given:
+            labels = {"id2label": dict(enumerate(names))} if names else {"num_labels": len(score)}
+            config_overrides = {**labels, **config_overrides}
     if config is None:
         config = config_from_checkpoint(strip_prefix(state_dict), config_file, **config_overrides)
     elif config_overrides:
@@ -280,13 +394,38 @@ def load_openai_gpt2(
     model = model_cls(config)
     model.base_model.load_state_dict(converted, strict=True)
     model.tie_weights()
-    return model.eval()
+    head_loaded = False
+    if score is not None:
+        rows, why = (
+            score_head_rows(names, score.shape[0], config)
+            if classifier
+            else (None, f"{model_cls.__name__} has no classification head")
+        )
+        if rows is None:
+            fresh = "; out_head starts fresh" if classifier else ""
+            logger.warning("%s: %s left out: %s%s", name_or_path, SCORE_KEY, why, fresh)
+        else:
+            _load_score_head(model, score, rows)
+            head_loaded = True
+    model.eval()
+    if not output_loading_info:
+        return model
+    fresh_head = classifier and not head_loaded
+    return model, {
+        "missing_keys": ["out_head.weight", "out_head.bias"] if fresh_head else [],
+        "unexpected_keys": [SCORE_KEY] if score is not None and not head_loaded else [],
+    }
 
 
 __all__ = [
+    "SCORE_KEY",
     "CheckpointError",
+    "checkpoint_folder",
+    "checkpoint_label_names",
     "config_from_checkpoint",
     "convert_gpt2_state_dict",
+    "has_classification_head",
     "load_openai_gpt2",
     "resolve_checkpoint",
+    "score_head_rows",
 ]

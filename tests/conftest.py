@@ -72,18 +72,21 @@ def save_gpt2_checkpoint(folder: Path, layout: str = "bare", seed: int = 0, **co
     """Save a random-weight `GPT2LMHeadModel` as safetensors in one of the Hub's key layouts.
 
     `bare`: keys as in the openai-community repos (`wte.weight`, `h.0.attn.c_attn.weight`) plus
-    their `config.json`; `prefixed`: what `save_pretrained` writes (`transformer.` keys).
+    their `config.json`; `prefixed`: what `save_pretrained` writes (`transformer.` keys);
+    `classifier`: a `GPT2ForSequenceClassification` as `save_pretrained` writes it (`transformer.`
+    keys and `score.weight`; `config_kwargs` may set `id2label`, `pad_token_id`).
     Returns the reference model (eager attention, fp32, eval mode).
     """
     import torch
     from safetensors.torch import save_file
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadModel
 
     torch.manual_seed(seed)
     config = GPT2Config(**{**TINY_GPT2, **config_kwargs}, attn_implementation="eager")
-    model = GPT2LMHeadModel(config).eval()
+    model_cls = GPT2ForSequenceClassification if layout == "classifier" else GPT2LMHeadModel
+    model = model_cls(config).eval()
     folder.mkdir(parents=True, exist_ok=True)
-    if layout == "prefixed":
+    if layout in ("prefixed", "classifier"):
         model.save_pretrained(folder)
     elif layout == "bare":
         state = {

@@ -1,6 +1,6 @@
 """Helpers shared by the test modules (fixtures live in conftest.py): tiny training arguments,
-one tiny trained model per session, a random model, the book's loader checks, a fresh
-interpreter, a fake Hub API."""
+one tiny trained model per session, a random model, a tokenizer of its own, the book's loader
+checks, a fresh interpreter, a fake Hub API."""
 
 from __future__ import annotations
 
@@ -68,6 +68,28 @@ def random_model(folder: Path, id2label: dict[int, str] | None = None, seed: int
     return folder
 
 
+def save_small_bpe(folder: Path, vocab_size: int = 400) -> Any:
+    """A byte-level BPE of its own (not GPT-2's: a few hundred tokens, '<|endoftext|>' = 0),
+    trained on the synthetic spam words and saved as `folder/tokenizer.json`, as a checkpoint
+    with its own tokenizer carries it. Returns the `tokenizers.Tokenizer`, the reference."""
+    from conftest import HAM_WORDS, SPAM_WORDS
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator([" ".join(SPAM_WORDS + HAM_WORDS)] * 10, trainer)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return tokenizer
+
+
 def bare_run_args(output_dir: Path, **overrides: Any) -> SpamTrainingArguments:
     """Arguments for a bare `SpamTrainer(...).train()` in the book's batch order: no evaluation,
     no checkpoints, no reports."""
@@ -84,13 +106,15 @@ def bare_run_args(output_dir: Path, **overrides: Any) -> SpamTrainingArguments:
 
 
 def label_info(max_length: int = 64) -> SimpleNamespace:
-    """What `build_model` reads of prepared data: the ham/spam labels and the padding."""
+    """What `build_model` reads of prepared data: the ham/spam labels and the padding (no
+    tokenizer: GPT-2's special tokens)."""
     return SimpleNamespace(
         num_labels=2,
         id2label={0: "ham", 1: "spam"},
         label2id={"ham": 0, "spam": 1},
         padding="dynamic",
         max_length=max_length,
+        tokenizer=None,
     )
 
 

@@ -282,6 +282,9 @@ CASES = [
     ("convert-invalid-config", FAILURE, "config.json, line 1", lambda p: (
         ["convert", "--source", _checkpoint_copy(p, "cfg", _write("config.json", "{oops")),
          "--output_dir", p.out("cv8")], p.out("cv8"), None)),
+    ("convert-unreadable-tokenizer", FAILURE, "tokenizer.json: not a readable tokenizer", lambda p: (
+        ["convert", "--source", _checkpoint_copy(p, "tok", _write("tokenizer.json", "{oops")),
+         "--output_dir", p.out("cv10")], p.out("cv10"), None)),
     ("convert-default-gpt2-offline", FAILURE, "cannot be reached (offline", lambda p: (
         ["convert", "--source", "openai-community/gpt2", "--output_dir", p.out("cv9")],
         p.out("cv9"), None)),

@@ -1,17 +1,30 @@
-"""Tests of tokenization (the saved GPT2TokenizerFast gives tiktoken's GPT-2 ids), truncation,
-padding (`--context_length`) and collation (`DataCollatorWithPadding`)."""
+"""Tests of tokenization (the saved GPT2TokenizerFast gives tiktoken's GPT-2 ids; a checkpoint's
+own tokenizer files give their ids), truncation, padding (`--context_length`) and collation
+(`DataCollatorWithPadding`)."""
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import GPT2_BPE, HAM_WORDS, SPAM_WORDS
 from data_helpers import three_class_frame, write_frame
+from helpers import save_small_bpe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hf_spam.data import DataArguments, UsageError, get_data_collator, prepare_data
+from hf_spam.data import (
+    DataArguments,
+    UsageError,
+    check_tokenizer_fits,
+    get_data_collator,
+    load_tokenizer,
+    prepare_data,
+)
+from hf_spam.errors import CheckpointError, ModelLoadError
 
 EDGE_CASES = [
     "",
@@ -158,6 +171,61 @@ def test_training_ids_come_from_the_saved_tokenizer(
             assert example["input_ids"] == encoding.encode_ordinary(example["text"])
     texts = [text for ds in prepared.dataset.values() for text in ds["text"]]
     assert frame.loc[0, "text"] in texts
+
+
+# ---------------------------------------------------------------------------------------------
+# A checkpoint's own tokenizer files (load_tokenizer)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_checkpoint_bpe_files_give_tiktokens_ids(tmp_path: Path, encoding) -> None:
+    """GPT-2's `vocab.json` + `merges.txt` as a GPT-2 checkpoint folder carries them (OpenAI's
+    `encoder.json` / `vocab.bpe` under transformers' names); a literal '<|endoftext|>' stays
+    text, as tiktoken's `encode_ordinary` (HF's GPT-2 tokenizer alone would give 50256)."""
+    if not GPT2_BPE.is_dir():
+        pytest.skip(f"GPT-2 BPE files not found at {GPT2_BPE}")
+    shutil.copy(GPT2_BPE / "encoder.json", tmp_path / "vocab.json")
+    shutil.copy(GPT2_BPE / "vocab.bpe", tmp_path / "merges.txt")
+    tokenizer = load_tokenizer(tmp_path, model_max_length=64)
+    assert tokenizer(EDGE_CASES)["input_ids"] == encoding.encode_ordinary_batch(EDGE_CASES)
+    assert (tokenizer.pad_token_id, tokenizer.padding_side) == (50256, "right")
+    assert tokenizer.model_max_length == 64
+
+
+def test_checkpoint_tokenizer_json_is_used_instead_of_gpt2s(tmp_path: Path) -> None:
+    reference = save_small_bpe(tmp_path)
+    reference.encode_special_tokens = True  # a literal '<|endoftext|>' is text here too
+    tokenizer = load_tokenizer(tmp_path, model_max_length=64)
+    texts = [*EDGE_CASES, " ".join(SPAM_WORDS), " ".join(HAM_WORDS)]
+    assert tokenizer(texts)["input_ids"] == [e.ids for e in reference.encode_batch(texts)]
+    assert len(tokenizer) == reference.get_vocab_size() < 50257
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id == 0  # its '<|endoftext|>'
+    tokenizer.save_pretrained(tmp_path / "saved")  # what a trained model folder keeps
+    assert load_tokenizer(tmp_path / "saved")(texts)["input_ids"] == tokenizer(texts)["input_ids"]
+
+
+def test_folder_without_tokenizer_files_gets_gpt2s(tmp_path: Path, tokenizer) -> None:
+    (tmp_path / "vocab.json").write_text("{}")  # half of the BPE pair is no tokenizer
+    for folder in (tmp_path, None):
+        fallback = load_tokenizer(folder, model_max_length=1024)
+        assert fallback.backend_tokenizer.to_str() == tokenizer.backend_tokenizer.to_str()
+
+
+def test_unreadable_tokenizer_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "tokenizer.json").write_text("{oops")
+    where = re.escape(str(tmp_path / "tokenizer.json"))
+    with pytest.raises(ModelLoadError, match=rf"^{where}: not a readable tokenizer \("):
+        load_tokenizer(tmp_path)
+
+
+def test_tokenizer_larger_than_the_vocabulary_is_refused(tokenizer) -> None:
+    check_tokenizer_fits(tokenizer, 50257, "gpt2")
+    with pytest.raises(
+        CheckpointError,
+        match=r"^my-gpt2: the tokenizer has 50257 tokens, more than the model's vocabulary "
+        r"\(300\); its ids would have no embedding",
+    ):
+        check_tokenizer_fits(tokenizer, 300, "my-gpt2")
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
 """LoRA as the book builds it (hf_spam.lora), against the book's `LinearWithLoRA` formulation and
-its initialisation procedure written out here."""
+its initialisation procedure written out here; the saved adapter against peft's own loader."""
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import pytest
@@ -154,6 +155,24 @@ def test_what_trains(convention):
     assert trainable == blocks + head
 
 
+def test_book_draws_keep_a_head_that_came_with_the_weights():
+    """A head loaded with the weights (a `GPT2ForSequenceClassification`'s score, a saved
+    folder's) is not drawn again; the book's draws are still made, so every adapter's A is the
+    one a fresh head's run gets."""
+    fresh = apply_trainable_layers(tiny_model(), lora_args(), seed=5)
+    model = tiny_model()
+    with torch.no_grad():
+        model.out_head.weight.fill_(0.5)
+    kept = apply_trainable_layers(model, lora_args(), seed=5, fresh_head=False)
+    assert bool((trained_head(kept).linear.weight == 0.5).all())
+    assert not (trained_head(fresh).linear.weight == 0.5).any()
+    fresh_adapters, kept_adapters = peft_adapters(fresh), peft_adapters(kept)
+    assert list(fresh_adapters) == list(kept_adapters)
+    for name, (A, _) in fresh_adapters.items():
+        assert torch.equal(kept_adapters[name][0], A), name
+    assert torch.equal(trained_head(kept).A, trained_head(fresh).A)
+
+
 def test_head_adapter_merges_into_one_linear():
     linear = nn.Linear(6, 2)
     wrapped = BookLoRALinear(copy.deepcopy(linear), rank=3, alpha=2.0)
@@ -180,6 +199,7 @@ def test_lora_run_resumes_exactly_and_saves_a_plain_model(spam_csv, tmp_path):
 
     full = tmp_path / "full"
     train(*parse(args(full)))
+    assert not (full / "adapter").exists()  # the book's convention: no adapter unless asked
     checkpoint = full / "checkpoint-10"
     saved = load_file(checkpoint / "adapter_model.safetensors")
     assert any(key.endswith("out_head.A") for key in saved), sorted(saved)
@@ -191,3 +211,50 @@ def test_lora_run_resumes_exactly_and_saves_a_plain_model(spam_csv, tmp_path):
     assert "out_head.weight" in a
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=0, msg=key)
+
+
+@pytest.mark.parametrize(("convention", "flags"), [("peft", ()), ("book", ("--save_adapter",))])
+def test_saved_adapter_loads_with_peft_onto_a_fresh_base(
+    spam_csv, tiny_checkpoint, tmp_path, convention, flags
+):
+    """`--save_adapter` (the default with peft's convention) writes a peft adapter folder that
+    peft's own loader puts on a freshly built base (the starting checkpoint converted by
+    `hf-spam convert`) to give the trained model's logits: the blocks' adapters and the trained
+    head (`modules_to_save`; with the book's convention its own adapter folded in)."""
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hf_spam.cli import main
+
+    out = tmp_path / "run"
+    train(
+        *parse(
+            [
+                "--dataset", str(spam_csv), "--model_name_or_path", str(tiny_checkpoint),
+                "--output_dir", str(out), "--trainable_layers", "lora", "--lora_rank", "2",
+                "--lora_alpha_convention", convention, "--learning_rate", "2e-3",
+                "--num_train_epochs", "1", "--save_strategy", "no", "--eval_on_train", "false",
+                "--report_to", "none", "--disable_tqdm", "true", *flags,
+            ]
+        )
+    )  # fmt: skip
+    adapter = out / "adapter"
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert (config["peft_type"], config["task_type"]) == ("LORA", "SEQ_CLS")
+    assert config["base_model_name_or_path"] == str(tiny_checkpoint)
+    assert config["modules_to_save"] == ["out_head"]
+    assert (adapter / "adapter_model.safetensors").is_file()
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".adapter")]  # moved in place
+
+    base_dir = tmp_path / "base"
+    convert = ["convert", "--source", str(tiny_checkpoint), "--output_dir", str(base_dir)]
+    assert main([*convert, "--head", "classification", "--with_tokenizer", "false"]) == 0
+    base = AutoModelForSequenceClassification.from_pretrained(base_dir)
+    loaded = PeftModel.from_pretrained(base, adapter).eval()
+    assert any(p.any() for name, p in loaded.named_parameters() if "lora_B" in name)  # trained
+    trained = AutoModelForSequenceClassification.from_pretrained(out).eval()  # merged weights
+    texts = ["WIN a free prize, call now", "see you at home later", "ok", "urgent cash offer txt"]
+    batch = AutoTokenizer.from_pretrained(out)(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = trained(**batch).logits
+        torch.testing.assert_close(loaded(**batch).logits, expected, atol=1e-5, rtol=0)

@@ -12,15 +12,21 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT
-from helpers import TINY_NO_KEY_BIAS, parse, tiny_args
+from conftest import ROOT, save_gpt2_checkpoint
+from helpers import TINY_NO_KEY_BIAS, parse, save_small_bpe, tiny_args
 from safetensors.torch import load_file
 from transformers import pipeline
 
 from hf_spam import GPTConfig, GPTForSequenceClassification
 from hf_spam.errors import HfSpamError, UsageError
 from hf_spam.trainer import apply_trainable_layers, trainable_parameters
-from hf_spam.training import ModelArguments, TrainingSetupError, train
+from hf_spam.training import (
+    ModelArguments,
+    TrainingSetupError,
+    build_model,
+    load_run_tokenizer,
+    train,
+)
 
 
 def eval_losses(output_dir: Path) -> list[float]:
@@ -269,6 +275,8 @@ def test_bad_arguments_fail_before_any_work(spam_csv, tmp_path, monkeypatch, cap
         (("--config_overrides", "emb_dim=32,n_heads=3"), "n_heads (3) must divide emb_dim (32)"),
         (("--config_overrides", "n_heads=5"), "n_heads (5) must divide emb_dim (768)"),
         (("--lora_rank", "0"), "--lora_rank must be at least 1, got 0"),
+        (("--save_adapter",), "--save_adapter needs --trainable_layers lora (got last_block)"),
+        (("--trainable_layers", "lora", "--save_adapter", "true"), "--save_adapter needs --init pretrained"),
     ],
 )  # fmt: skip
 def test_bad_values_fail_while_parsing_with_one_line(spam_csv, tmp_path, flags, message):
@@ -283,6 +291,48 @@ def test_bad_values_fail_while_parsing_with_one_line(spam_csv, tmp_path, flags, 
         parse(argv)
     assert message in str(info.value) and "\n" not in str(info.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_train_from_a_gpt2_classifier_with_its_own_tokenizer(spam_csv, tmp_path):
+    """A `GPT2ForSequenceClassification` folder with a BPE of its own: the texts are read with
+    that BPE, the run starts from its head (transformers' logits on the run's own batches) and
+    the trained folder keeps that tokenizer and its special tokens."""
+    from transformers import AutoTokenizer
+
+    from hf_spam.data import get_data_collator, prepare_data
+
+    checkpoint = tmp_path / "gpt2-classifier"
+    reference = save_small_bpe(checkpoint)
+    reference.encode_special_tokens = True
+    eot = reference.token_to_id("<|endoftext|>")
+    ref = save_gpt2_checkpoint(
+        checkpoint, "classifier", vocab_size=reference.get_vocab_size(),
+        id2label={0: "ham", 1: "spam"}, pad_token_id=eot, bos_token_id=eot, eos_token_id=eot,
+    )  # fmt: skip
+    out = tmp_path / "out"
+    argv = [
+        "--dataset", str(spam_csv), "--model_name_or_path", str(checkpoint),
+        "--output_dir", str(out), "--num_train_epochs", "1", "--save_strategy", "no",
+        "--eval_on_train", "false", "--report_to", "none", "--disable_tqdm", "true",
+    ]  # fmt: skip
+    model_args, data_args, training_args = parse(argv)
+    prepared = prepare_data(data_args, 64, load_run_tokenizer(model_args, 64))
+    test = prepared.dataset["test"]
+    assert test["input_ids"] == [e.ids for e in reference.encode_batch(list(test["text"]))]
+    model, loading = build_model(model_args, prepared, output_loading_info=True)
+    assert loading["missing_keys"] == []  # the head came with the weights
+    assert model.config.pad_token_id == model.config.eos_token_id == eot
+    batch = get_data_collator(prepared)([{"input_ids": ids} for ids in test["input_ids"][:8]])
+    with torch.no_grad():
+        ours = model(**batch).logits
+        theirs = ref(**batch).logits  # finds each row's last real token from the pad id
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+
+    train(model_args, data_args, training_args)
+    saved = AutoTokenizer.from_pretrained(out)
+    assert saved(list(test["text"]))["input_ids"] == test["input_ids"]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["vocab_size"], config["pad_token_id"]) == (reference.get_vocab_size(), eot)
 
 
 def test_max_steps_without_epochs_is_accepted(spam_csv, tmp_path):

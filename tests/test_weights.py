@@ -1,7 +1,9 @@
-"""OpenAI GPT-2 weights mapped into the book's GPT: parity with transformers' GPT-2, and errors."""
+"""OpenAI GPT-2 weights mapped into the book's GPT: parity with transformers' GPT-2 (its LM and
+its `GPT2ForSequenceClassification`, head included), and errors."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -126,6 +128,102 @@ def test_classifier_gets_trunk_and_fresh_head(tiny_checkpoints):
     # The fused c_attn is split in query, key, value order and transposed.
     c_attn = ref.transformer.h[1].attn.c_attn.weight
     torch.testing.assert_close(model.gpt.trf_blocks[1].att.W_value.weight, c_attn[:, 64:].T)
+
+
+CLASSES = {0: "ham", 1: "spam"}
+
+
+@pytest.fixture(scope="module")
+def gpt2_classifier(tmp_path_factory):
+    """A tiny random `GPT2ForSequenceClassification` (ham/spam, pad 50256): folder, reference."""
+    folder = tmp_path_factory.mktemp("gpt2_classifier")
+    ref = save_gpt2_checkpoint(folder, "classifier", id2label=CLASSES, pad_token_id=50256)
+    return folder, ref
+
+
+def right_padded_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded GPT-2 ids with 50256 as padding only: transformers' classifier finds the last
+    real token from the pad id, ours from the mask; with the pad id only in the padding they
+    agree."""
+    mask = padded_mask(4, 12, "right")
+    return random_batch(50256, 4, 12).masked_fill(mask == 0, 50256), mask
+
+
+def classifier_logits(model, input_ids, attention_mask) -> torch.Tensor:
+    with torch.no_grad():
+        return model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+
+def weights_log(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "hf_spam.weights"]
+
+
+def test_gpt2_classifier_head_gives_transformers_logits(gpt2_classifier):
+    folder, ref = gpt2_classifier
+    ours, info = load_openai_gpt2(GPTForSequenceClassification, folder, output_loading_info=True)
+    assert info == {"missing_keys": [], "unexpected_keys": []}
+    assert ours.config.id2label == CLASSES  # the checkpoint's labels, from its config.json
+    assert not ours.out_head.bias.any()  # GPT-2's score has no bias
+    ids, mask = right_padded_batch()
+    torch.testing.assert_close(
+        classifier_logits(ours, ids, mask), classifier_logits(ref, ids, mask), atol=1e-5, rtol=0
+    )
+
+
+def test_gpt2_classifier_head_rows_follow_the_label_names(gpt2_classifier):
+    folder, ref = gpt2_classifier
+    ours = load_openai_gpt2(GPTForSequenceClassification, folder, id2label={0: "spam", 1: "ham"})
+    ids, mask = right_padded_batch()
+    torch.testing.assert_close(
+        classifier_logits(ours, ids, mask),
+        classifier_logits(ref, ids, mask).flip(-1),
+        atol=1e-5,
+        rtol=0,
+    )
+
+
+def test_unnamed_classes_are_taken_in_order(tmp_path):
+    ref = save_gpt2_checkpoint(tmp_path, "classifier", pad_token_id=50256)  # LABEL_0, LABEL_1
+    ours = load_openai_gpt2(GPTForSequenceClassification, tmp_path, id2label=CLASSES)
+    ids, mask = right_padded_batch()
+    torch.testing.assert_close(
+        classifier_logits(ours, ids, mask), classifier_logits(ref, ids, mask), atol=1e-5, rtol=0
+    )
+
+
+@pytest.mark.parametrize(
+    ("labels", "why"),
+    [
+        ({0: "ham", 1: "spam", 2: "phish"}, "it scores 2 classes, the model has 3"),
+        ({0: "neg", 1: "pos"}, "its classes (ham, spam) are not the model's (neg, pos)"),
+    ],
+)
+def test_gpt2_classifier_head_left_out_says_why(gpt2_classifier, caplog, labels, why):
+    folder, ref = gpt2_classifier
+    with caplog.at_level(logging.WARNING, logger="hf_spam.weights"):
+        ours, info = load_openai_gpt2(
+            GPTForSequenceClassification, folder, output_loading_info=True, id2label=labels
+        )
+    assert weights_log(caplog) == [f"{folder}: score.weight left out: {why}; out_head starts fresh"]
+    assert info == {
+        "missing_keys": ["out_head.weight", "out_head.bias"],
+        "unexpected_keys": ["score.weight"],
+    }
+    assert ours.config.id2label == labels
+    torch.testing.assert_close(ours.gpt.tok_emb.weight, ref.transformer.wte.weight)
+
+
+def test_trunk_of_a_gpt2_classifier(gpt2_classifier, caplog):
+    folder, ref = gpt2_classifier
+    with caplog.at_level(logging.WARNING, logger="hf_spam.weights"):
+        ours = load_openai_gpt2(GPTModel, folder)
+    assert weights_log(caplog) == [
+        f"{folder}: score.weight left out: GPTModel has no classification head"
+    ]
+    ids = random_batch(50257, 2, 10)
+    with torch.no_grad():
+        diff = (ours(ids).last_hidden_state - ref.transformer(ids).last_hidden_state).abs().max()
+    assert diff < 1e-4
 
 
 def test_config_overrides_apply(tiny_checkpoint):

@@ -40,7 +40,14 @@ from .sources import (
     read_sms_spam_file,
 )
 from .splits import SplitInfo, load_splits, resolve_split
-from .tokenization import GPT2_ENCODING, GPT2_EOS_TOKEN, GPT2_PAD_TOKEN_ID, get_tokenizer
+from .tokenization import (
+    GPT2_ENCODING,
+    GPT2_EOS_TOKEN,
+    GPT2_PAD_TOKEN_ID,
+    check_tokenizer_fits,
+    get_tokenizer,
+    load_tokenizer,
+)
 
 __all__ = [
     "CONTEXT_LENGTHS",
@@ -68,12 +75,14 @@ __all__ = [
     "SplitInfo",
     "UsageError",
     "check_save_target",
+    "check_tokenizer_fits",
     "download_imdb",
     "download_sms_spam",
     "format_report",
     "get_data_collator",
     "get_tokenizer",
     "load_raw_dataset",
+    "load_tokenizer",
     "load_splits",
     "prepare_data",
     "read_imdb_archive",

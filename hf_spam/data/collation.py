@@ -39,6 +39,8 @@ def get_data_collator(
     """
     if isinstance(prepared_or_tokenizer, PreTrainedTokenizerBase):
         tokenizer = prepared_or_tokenizer
+    elif prepared_or_tokenizer is not None and prepared_or_tokenizer.tokenizer is not None:
+        tokenizer = prepared_or_tokenizer.tokenizer  # the one that made the ids
     else:
         tokenizer = get_tokenizer()
     return ClassificationCollator(

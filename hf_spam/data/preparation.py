@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from datasets import Dataset, DatasetDict
+from transformers import PreTrainedTokenizerBase
 
 from ..errors import UsageError
 from ..files import atomic_output_dir, check_output_dir, writing
@@ -20,7 +21,7 @@ from .arguments import DataArguments
 from .cleaning import _column
 from .report import DataReport
 from .splits import cross_split_duplicates, load_splits
-from .tokenization import GPT2_PAD_TOKEN_ID, count_tokens, get_tokenizer, tokenize
+from .tokenization import count_tokens, get_tokenizer, tokenize
 
 
 @dataclass
@@ -34,6 +35,8 @@ class PreparedData:
     max_length: int
     padding: str  # "dynamic", or the --context_length every example is padded to
     report: DataReport
+    #: What made the ids (saved with the model); None: GPT-2's (`get_tokenizer`).
+    tokenizer: PreTrainedTokenizerBase | None = None
 
     @property
     def num_labels(self) -> int:
@@ -70,16 +73,22 @@ def _class_counts(dataset: Dataset, id2label: Mapping[int, str]) -> dict[str, in
     return {id2label[i]: int(n) for i, n in enumerate(counts)}
 
 
-def prepare_data(args: DataArguments, context_length: int = 1024) -> PreparedData:
+def prepare_data(
+    args: DataArguments,
+    context_length: int = 1024,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+) -> PreparedData:
     """Load, clean, split (`load_splits`), then tokenize with the tokenizer saved with the model.
 
     `context_length` is the model's; texts are truncated to `min(context_length, --max_length)`,
     and with `--context_length` every text is padded to that length as the book does.
+    `tokenizer`: the checkpoint's own (`load_tokenizer`); default GPT-2's.
     """
     if context_length < 1:
         raise UsageError(f"context_length must be at least 1, got {context_length}")
     dataset, info = load_splits(args)
-    tokenizer = get_tokenizer(context_length)
+    if tokenizer is None:
+        tokenizer = get_tokenizer(context_length)
     raw_lengths = count_tokens(dataset, tokenizer)
     max_length = resolve_length(
         args.pad_to, context_length, args.max_length, int(raw_lengths["train"].max())
@@ -98,7 +107,7 @@ def prepare_data(args: DataArguments, context_length: int = 1024) -> PreparedDat
         truncated={split: int((n > max_length).sum()) for split, n in raw_lengths.items()},
         padding=padding,
         max_length=max_length,
-        pad_token_id=GPT2_PAD_TOKEN_ID,
+        pad_token_id=tokenizer.pad_token_id,
         cross_split_duplicates=cross_split_duplicates(dataset),
         split=info.split,
     )
@@ -106,10 +115,11 @@ def prepare_data(args: DataArguments, context_length: int = 1024) -> PreparedDat
         dataset=dataset,
         label2id=info.label2id,
         id2label=info.id2label,
-        pad_token_id=GPT2_PAD_TOKEN_ID,
+        pad_token_id=tokenizer.pad_token_id,
         max_length=max_length,
         padding=padding,
         report=report,
+        tokenizer=tokenizer,
     )
 
 

@@ -2,12 +2,16 @@
 
 One tokenizer for training and inference: the `GPT2TokenizerFast` saved with the model produces
 the training ids, truncates and pads them. It gives exactly GPT-2's BPE ids (tiktoken's
-`encode_ordinary`) for any text, a literal '<|endoftext|>' included (kept as plain text).
+`encode_ordinary`) for any text, a literal '<|endoftext|>' included (kept as plain text). A
+checkpoint that brings its own tokenizer files is tokenized with those (`load_tokenizer`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import tiktoken
@@ -16,9 +20,16 @@ from datasets.fingerprint import Hasher
 from transformers import GPT2TokenizerFast, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
+from ..constants import BPE_FILES, TOKENIZER_FILES
+from ..errors import CheckpointError, ModelLoadError
+
+logger = logging.getLogger(__name__)
+
 GPT2_ENCODING = "gpt2"
 GPT2_EOS_TOKEN = "<|endoftext|>"
 GPT2_PAD_TOKEN_ID = 50256  # the book pads with <|endoftext|>
+#: A checkpoint's own tokenizer: transformers' one-file form, or GPT-2's two BPE files.
+TOKENIZER_FILE = TOKENIZER_FILES[0]
 
 
 @lru_cache(maxsize=1)
@@ -68,6 +79,54 @@ def get_tokenizer(model_max_length: int = 1024) -> PreTrainedTokenizerFast:
         padding_side="right",
         split_special_tokens=True,
     )
+
+
+def load_tokenizer(
+    folder: str | os.PathLike | None, model_max_length: int = 1024
+) -> PreTrainedTokenizerFast:
+    """The tokenizer saved in a checkpoint's `folder` (its `tokenizer.json`, or GPT-2's
+    `vocab.json` + `merges.txt`), else GPT-2's built from tiktoken (`get_tokenizer`).
+
+    A checkpoint may come with a BPE of its own (another language, added tokens), and its
+    weights only mean something on those ids. The package's settings apply either way: pad =
+    end-of-text, right padding, `model_max_length`, and `split_special_tokens=True`, so a
+    literal '<|endoftext|>' in a text stays text (HF's GPT-2 tokenizer would make it id 50256).
+    """
+    folder = Path(folder) if folder is not None else None
+    own = folder is not None and (
+        (folder / TOKENIZER_FILE).is_file() or all((folder / f).is_file() for f in BPE_FILES)
+    )
+    if not own:
+        if folder is not None:
+            logger.info("%s has no tokenizer files: GPT-2's tokenizer (tiktoken)", folder)
+        return get_tokenizer(model_max_length)
+    files = TOKENIZER_FILE if (folder / TOKENIZER_FILE).is_file() else " + ".join(BPE_FILES)
+    try:
+        tokenizer = GPT2TokenizerFast.from_pretrained(
+            folder,
+            model_max_length=model_max_length,
+            padding_side="right",
+            split_special_tokens=True,
+        )
+    except Exception as err:  # tokenizers' parse errors name neither the file nor the folder
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ModelLoadError(f"{folder / files}: not a readable tokenizer ({reason})") from err
+    if tokenizer.eos_token_id is None:
+        raise CheckpointError(f"{folder / files}: the tokenizer has no end-of-text token")
+    if tokenizer.pad_token is None:  # GPT-2 has no pad token; the book pads with end-of-text
+        tokenizer.pad_token = tokenizer.eos_token
+    logger.info("Tokenizer: %s", folder / files)
+    return tokenizer
+
+
+def check_tokenizer_fits(tokenizer: PreTrainedTokenizerBase, vocab_size: int, source: str) -> None:
+    """Refuse a tokenizer with ids the model has no embedding for (`source`: the model's)."""
+    if len(tokenizer) > vocab_size:
+        raise CheckpointError(
+            f"{source}: the tokenizer has {len(tokenizer)} tokens, more than the model's "
+            f"vocabulary ({vocab_size}); its ids would have no embedding (a tokenizer of other "
+            "weights?)"
+        )
 
 
 def _count_tokens_batch(batch: dict[str, list], tokenizer: PreTrainedTokenizerBase) -> dict:
@@ -149,7 +208,9 @@ __all__ = [
     "GPT2_EOS_TOKEN",
     "GPT2_ENCODING",
     "GPT2_PAD_TOKEN_ID",
+    "check_tokenizer_fits",
     "count_tokens",
     "get_tokenizer",
+    "load_tokenizer",
     "tokenize",
 ]
