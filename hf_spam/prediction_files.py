@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 PREDICTION_FORMATS = (".jsonl", ".csv")
+BOM = "\ufeff"  # the UTF-8 byte order mark, as decoded text
 
 
 @dataclass
@@ -66,14 +67,16 @@ def _reason(err: BaseException, line: int = 0) -> str:
 
 
 def _lines(chunks: Iterable[str | bytes], where: str) -> Iterator[str]:
-    """Lines as text, each checked to be UTF-8, so a binary file fails naming the line."""
+    """Lines as text, each checked to be UTF-8, so a binary file fails naming the line. A byte
+    order mark opening the first line is dropped (utf-8-sig, as Excel writes CSV and as pandas
+    reads it in training), so it cannot become part of a column name or a text."""
     for number, chunk in enumerate(chunks, start=1):
         try:
             line = chunk.decode("utf-8") if isinstance(chunk, bytes) else chunk
             line.encode("utf-8")  # text decoded with surrogateescape still holds raw bytes
         except UnicodeError:
             raise DataError(f"{where}, line {number}: not UTF-8 text (binary input?)") from None
-        yield line
+        yield line.removeprefix(BOM) if number == 1 else line
 
 
 def _read_lines(handle: TextIO | io.BufferedIOBase, where: str) -> list[str]:

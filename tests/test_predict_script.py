@@ -83,6 +83,18 @@ def test_texts_from_files_to_jsonl_and_csv(model_dir, spam_csv, tmp_path, capsys
     assert predict.main([*argv, "--overwrite"]) == 0
 
 
+def test_csv_with_a_byte_order_mark_is_read_as_pandas_reads_it(model_dir, spam_csv, tmp_path):
+    """Excel saves CSV as utf-8-sig; training reads such a file (pandas), so predict does too."""
+    import pandas as pd
+
+    bom = tmp_path / "excel.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + spam_csv.read_bytes())
+    out = tmp_path / "excel.jsonl"
+    assert predict.main(["--model", str(model_dir), "--input", str(bom), "--output", str(out)]) == 0
+    texts = [json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert texts == pd.read_csv(bom, keep_default_na=False)["text"].tolist()
+
+
 def test_bad_input_says_what_is_missing(model_dir, tmp_path, capsys):
     def error(*argv: str, status: int = 1) -> str:
         assert predict.main(["--model", str(model_dir), *argv]) == status
