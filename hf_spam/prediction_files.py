@@ -150,6 +150,16 @@ def _text_cell(text: Any, path: Path, row: int, text_column: str) -> str:
     return text or ""
 
 
+def _input_file(path: str | os.PathLike) -> Path:
+    """`path` as a file to read texts from; a folder or a missing file is named as such."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, expected a file of texts")
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    return path
+
+
 def read_texts(
     path: str | os.PathLike, *, text_column: str = "text", stdin: TextIO | None = None
 ) -> list[str]:
@@ -157,9 +167,7 @@ def read_texts(
     any other file (and `-`, standard input) as one text per line."""
     if str(path) == "-":
         return _read_lines(stdin or sys.stdin, "stdin")
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    path = _input_file(path)
     if path.suffix.lower() in TABLE_BUILDERS:
         return _read_table(path, text_column)
     with open(path, "rb") as handle:
@@ -290,9 +298,7 @@ def iter_texts(
     text per line. A `.json` document cannot be streamed and is read whole by `read_texts`."""
     if str(path) == "-":
         return (line for _, line in _numbered_lines(stdin or sys.stdin, "stdin"))
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    path = _input_file(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         return _csv_texts(path, text_column)

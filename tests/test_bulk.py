@@ -212,6 +212,8 @@ def test_lazy_reader_errors(tmp_path):
         list(iter_texts(binary))
     with pytest.raises(DataError, match=r"missing.txt: file not found"):
         iter_texts(tmp_path / "missing.txt")
+    with pytest.raises(DataError, match=rf"^{tmp_path}: is a folder, expected a file of texts$"):
+        iter_texts(tmp_path)
 
 
 def test_predict_bulk_equals_predict_through_pipeline(tiny_model, tmp_path, capsys):

@@ -180,6 +180,8 @@ CASES = [
     ("predict-input-missing", FAILURE, "missing.txt: file not found",
      lambda p: predict("--model", p.model, "--input", p.root / "missing.txt",
                        out=p.out("m.jsonl"))),
+    ("predict-input-folder", FAILURE, "inbox: is a folder, expected a file of texts",
+     lambda p: predict("--model", p.model, "--input", p.busy("inbox"), out=p.out("f.jsonl"))),
     ("predict-input-no-column", FAILURE, "inbox.csv: no column 'text' (found 'id', 'body')",
      lambda p: predict("--model", p.model, "--input", p.file("inbox.csv", "id,body\n1,hi\n"),
                        out=p.out("c.jsonl"))),
