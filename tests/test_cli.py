@@ -370,6 +370,12 @@ CASES = [
     ("train-book-split-dedupe", USAGE, "--split book conflicts with --dedupe",
      lambda p: (["train", "--split", "book", "--dedupe", "--output_dir", p.out("tr18")],
                 p.out("tr18"), None)),
+    ("train-longest-beyond-context", USAGE, "--context_length longest_training_example: the "
+     "longest training text has", lambda p: (
+        ["train", "--dataset", p.csv, "--init", "random", "--config_overrides",
+         "emb_dim=32,n_layers=2,n_heads=4,context_length=4", "--trainable_token_pos", "last",
+         "--context_length", "longest_training_example", "--output_dir", p.out("tr20")],
+        p.out("tr20"), None)),
     ("train-dataset-missing", FAILURE, "nothere.csv: file not found",
      lambda p: (["train", "--dataset", p.root / "nothere.csv", "--output_dir", p.out("tr19")],
                 p.out("tr19"), None)),
