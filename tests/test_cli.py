@@ -401,6 +401,9 @@ CASES = [
     ("push-interrupted-model", FAILURE, "its run was stopped while saving it", lambda p: (
         ["push", "--model", p.copy_model("stopped", _stopped_while_saving), "--repo_id",
          "me/spam", "--dry_run", "--output_dir", p.out("pu5")], p.out("pu5"), None)),
+    ("push-space-folder-busy", USAGE, "the --space folder", lambda p: (
+        ["push", "--model", p.model, "--repo_id", "me/spam", "--dry_run", "--space", "me/demo",
+         "--output_dir", p.busy("pu6-space").with_name("pu6")], p.root / "busy" / "pu6", None)),
     ("push-no-token", FAILURE, "No Hugging Face token", lambda p: (
         ["push", "--model", p.model, "--repo_id", "me/spam"], None, None)),
     ("push-dry-run-bad-repo-id", FAILURE, "--repo_id 'bad id!'", lambda p: (
@@ -466,6 +469,23 @@ def test_output_that_exists_is_kept(paths, capsys):
     assert main(["predict", "--model", str(paths.model), "--output", str(out), "hi"]) == USAGE
     assert "exists; pass --overwrite" in _one_error_line(capsys.readouterr().err)
     assert out.read_text() == "mine\n"
+
+
+def test_push_space_failure_leaves_no_dry_run_folder(paths, capsys, monkeypatch):
+    """The Space step fails after the model's dry-run folder was built: nothing went up, so
+    nothing is left behind."""
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(paths.out("pu7-space")))
+
+    monkeypatch.setattr("hf_spam.space.push_space", full_disk)
+    out = paths.out("pu7")
+    argv = ["push", "--model", str(paths.model), "--repo_id", "me/spam", "--dry_run"]
+    assert main([*argv, "--space", "me/demo", "--output_dir", str(out)]) == FAILURE
+    assert capsys.readouterr().err.endswith(
+        f"error: {out}-space: no space left on the device; free some space and run again\n"
+    )
+    assert not out.exists() and not list(out.parent.glob(f".{out.name}*"))
 
 
 def test_full_disk_while_writing_names_the_file(paths, capsys, monkeypatch):
