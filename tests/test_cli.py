@@ -415,6 +415,13 @@ CASES = [
     ("push-dry-run-incomplete-model", FAILURE, "missing config.json", lambda p: (
         ["push", "--model", p.busy("push-model"), "--repo_id", "me/spam", "--dry_run",
          "--output_dir", p.out("pu3")], p.out("pu3"), None)),
+    # --- benchmark: refused before any row's process starts
+    ("benchmark-rows-bogus", USAGE, "--rows bogus: unknown row bogus; choose from baseline,",
+     lambda p: (["benchmark", "--dataset", p.csv, "--rows", "bogus"], None, None)),
+    ("benchmark-dataset-missing", FAILURE, "missing: file not found; give the SMSSpamCollection",
+     lambda p: (["benchmark", "--dataset", p.root / "missing"], None, None)),
+    ("benchmark-scale-sizes", USAGE, "--sizes a: expected positive numbers of texts",
+     lambda p: (["benchmark", "--scale", "--sizes", "a"], None, None)),
     # --- the command itself
     ("unknown-command", USAGE, "unknown command 'trian'; choose from train,",
      lambda p: (["trian", "--output_dir", p.out("x")], p.out("x"), None)),
@@ -459,7 +466,7 @@ def test_bad_input_gives_one_line(paths, status, needle, build, capsys, monkeypa
 def test_cases_cover_every_command(paths):
     assert len(CASES) + len(_api_cases(paths)) >= 60
     commands = {str(build(paths)[0][0]) for *_, build in CASES}
-    assert set(cli.COMMANDS) - {"benchmark"} <= commands
+    assert set(cli.COMMANDS) <= commands
 
 
 def test_output_that_exists_is_kept(paths, capsys):
