@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from .errors import DataError, UsageError
 from .hardware import cpu_has_fast_bf16, cpu_name
 
 EPOCHS = 5
@@ -76,6 +77,11 @@ class BenchmarkArguments:
             self.train_examples = self.train_examples or 48
             self.test_examples = self.test_examples or 64
         self.epochs = self.epochs or EPOCHS
+        if self.dataset != "sms_spam" and not Path(self.dataset).is_file():  # before any row
+            what = "is a folder" if Path(self.dataset).is_dir() else "file not found"
+            raise DataError(
+                f"--dataset {self.dataset}: {what}; give the SMSSpamCollection file or sms_spam"
+            )
 
 
 @dataclass
@@ -354,14 +360,21 @@ def run_all(args: BenchmarkArguments) -> list[Row]:
     rows = args.rows.split(",") if args.rows else QUICK_ROWS if args.quick else ALL_ROWS
     unknown = sorted(set(rows) - set(ALL_ROWS))
     if unknown:
-        raise ValueError(f"unknown rows {unknown}; choose from {ALL_ROWS}")
+        raise UsageError(
+            f"--rows {args.rows}: unknown row{'s' * (len(unknown) > 1)} {', '.join(unknown)}; "
+            f"choose from {', '.join(ALL_ROWS)}"
+        )
     results = []
     for row in rows:
         print(f"running {row} ...", file=sys.stderr, flush=True)
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            cmd = [sys.executable, "-m", "hf_spam.benchmark", *_child_argv(args)]
+            # Through the command's error path: a failing row prints one `error:` line, no
+            # traceback, and this process exits with its status without adding another line.
+            cmd = [sys.executable, "-m", "hf_spam.cli", "benchmark", *_child_argv(args)]
             cmd += ["--row", row, "--output_json", out.name]
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            status = subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode
+            if status:
+                raise SystemExit(status)
             results.append(Row(**json.loads(Path(out.name).read_text())))
     return results
 

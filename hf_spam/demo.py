@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -439,6 +440,26 @@ def prepare_app(args: DemoArguments, inference_args: InferenceArguments) -> Any:
         summary=summary,
         title=args.title or f"{Path(args.model).name or args.model}: spam or ham?",
     )
+
+
+_HOST_HINT = "; pass a name or address of this machine, e.g. 127.0.0.1 or 0.0.0.0"
+
+
+def check_host(host: str) -> None:
+    """`--host` must be an address of this machine: Gradio reports a name that does not resolve,
+    or an address no socket here can bind, as a busy port. Checked before the model loads."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise UsageError(f"--host {host}: unknown host name ({reason}){_HOST_HINT}") from None
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((address[0], 0, *address[2:]))  # port 0: any free one, only the address
+        except OSError as err:
+            raise UsageError(
+                f"--host {host}: cannot listen on this address ({err.strerror}){_HOST_HINT}"
+            ) from None
 
 
 def launch(app: Any, args: DemoArguments, *, block: bool = True) -> Any:

@@ -239,7 +239,7 @@ def read_record(row: BookRow, args: ExperimentArguments) -> RowResult | None:
         return None
     try:
         return RowResult(**json.loads(record.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, TypeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as err:
         raise DataError(
             f"{record}: not a finished row's record ({err}); delete it to run row {row.number} again"
         ) from None
@@ -310,6 +310,9 @@ def run_experiments(args: ExperimentArguments, train_flags: Sequence[str] = ()) 
     numbers = parse_rows(args.rows)
     if args.quick and args.rows == "all":
         numbers = list(QUICK_ROWS)
+    for row in BOOK_ROWS:  # a damaged record of any chosen row stops the grid before it trains
+        if row.number in numbers:
+            read_record(row, args)
     results: list[RowResult] = []
     runs: dict[tuple[str, ...], RowResult] = {}
     for row in BOOK_ROWS:

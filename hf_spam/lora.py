@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import UsageError
 from .files import atomic_output_dir, writing
 
 LORA_ALPHA_CONVENTIONS = ("book", "peft")
@@ -67,6 +68,23 @@ def peft_lora_alpha(rank: int, alpha: float, convention: str) -> float:
     return alpha * rank if convention == "book" else alpha
 
 
+def check_lora_targets(model: nn.Module, targets: list[str]) -> None:
+    """Each `--lora_target_modules` name must match a linear layer of the blocks the way peft
+    matches a list (the whole name or its last dotted parts): peft skips a name that matches
+    nothing when another one matches, and otherwise fails naming neither the flag nor the names."""
+    linear = [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and HEAD not in name.split(".")
+    ]
+    unknown = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in linear)]
+    if unknown:
+        raise UsageError(
+            f"--lora_target_modules {','.join(targets)}: no linear layer of the blocks is named "
+            f"{', '.join(map(repr, unknown))}; choose from {BOOK_LORA_TARGETS.replace(',', ', ')}"
+        )
+
+
 def add_lora_adapters(model: nn.Module, model_args: Any, seed: int, fresh_head: bool = True) -> Any:
     """LoRA adapters on the named linear layers and a fully trained head (peft); with the book's
     convention also the head's own adapter, and every A drawn as the book draws it from `seed`
@@ -76,13 +94,15 @@ def add_lora_adapters(model: nn.Module, model_args: Any, seed: int, fresh_head: 
     rank, alpha = model_args.lora_rank, model_args.lora_alpha
     convention = model_args.lora_alpha_convention
     book = convention == "book"
+    targets = [m.strip() for m in model_args.lora_target_modules.split(",")]
+    check_lora_targets(model, targets)
     if book:
         model.out_head = BookLoRALinear(model.out_head, rank, alpha)
     config = LoraConfig(
         r=rank,
         lora_alpha=peft_lora_alpha(rank, alpha, convention),
         lora_dropout=model_args.lora_dropout,
-        target_modules=[m.strip() for m in model_args.lora_target_modules.split(",")],
+        target_modules=targets,
         modules_to_save=[HEAD],  # the new head trains in full, as in the book
     )
     peft_model = get_peft_model(model, config)
@@ -166,6 +186,7 @@ __all__ = [
     "add_lora_adapters",
     "book_lora_init",
     "fold_head_adapter",
+    "check_lora_targets",
     "merge_lora",
     "peft_lora_alpha",
     "save_adapter",

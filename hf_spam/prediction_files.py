@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 PREDICTION_FORMATS = (".jsonl", ".csv")
+BOM = "\ufeff"  # the UTF-8 byte order mark, as decoded text
 
 
 @dataclass
@@ -66,14 +67,16 @@ def _reason(err: BaseException, line: int = 0) -> str:
 
 
 def _lines(chunks: Iterable[str | bytes], where: str) -> Iterator[str]:
-    """Lines as text, each checked to be UTF-8, so a binary file fails naming the line."""
+    """Lines as text, each checked to be UTF-8, so a binary file fails naming the line. A byte
+    order mark opening the first line is dropped (utf-8-sig, as Excel writes CSV and as pandas
+    reads it in training), so it cannot become part of a column name or a text."""
     for number, chunk in enumerate(chunks, start=1):
         try:
             line = chunk.decode("utf-8") if isinstance(chunk, bytes) else chunk
             line.encode("utf-8")  # text decoded with surrogateescape still holds raw bytes
         except UnicodeError:
             raise DataError(f"{where}, line {number}: not UTF-8 text (binary input?)") from None
-        yield line
+        yield line.removeprefix(BOM) if number == 1 else line
 
 
 def _read_lines(handle: TextIO | io.BufferedIOBase, where: str) -> list[str]:
@@ -147,6 +150,16 @@ def _text_cell(text: Any, path: Path, row: int, text_column: str) -> str:
     return text or ""
 
 
+def _input_file(path: str | os.PathLike) -> Path:
+    """`path` as a file to read texts from; a folder or a missing file is named as such."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, expected a file of texts")
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    return path
+
+
 def read_texts(
     path: str | os.PathLike, *, text_column: str = "text", stdin: TextIO | None = None
 ) -> list[str]:
@@ -154,9 +167,7 @@ def read_texts(
     any other file (and `-`, standard input) as one text per line."""
     if str(path) == "-":
         return _read_lines(stdin or sys.stdin, "stdin")
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    path = _input_file(path)
     if path.suffix.lower() in TABLE_BUILDERS:
         return _read_table(path, text_column)
     with open(path, "rb") as handle:
@@ -287,9 +298,7 @@ def iter_texts(
     text per line. A `.json` document cannot be streamed and is read whole by `read_texts`."""
     if str(path) == "-":
         return (line for _, line in _numbered_lines(stdin or sys.stdin, "stdin"))
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    path = _input_file(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         return _csv_texts(path, text_column)

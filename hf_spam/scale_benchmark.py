@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import UsageError
+
 VOCAB = 50257
 SPLIT_FRACTIONS = {"train": 0.7, "validation": 0.1, "test": 0.2}  # the book's IMDb 35k/5k/10k
 LENGTH_SIGMA = 0.8  # log-normal spread: IMDb reviews' median is well below their mean
@@ -82,6 +84,11 @@ class ScaleArguments:
             self.sizes = "50,200" if self.sizes == ScaleArguments.sizes else self.sizes
             self.epochs = 1
             self.torchrun_size = min(self.torchrun_size, 50)
+        parts = [s.strip() for s in self.sizes.split(",") if s.strip()]
+        if not parts or not all(part.isdigit() and int(part) > 0 for part in parts):
+            raise UsageError(
+                f"--sizes {self.sizes}: expected positive numbers of texts, e.g. 1000,5000"
+            )
 
     @property
     def size_list(self) -> list[int]:

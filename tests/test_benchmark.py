@@ -10,6 +10,8 @@ from helpers import label_info
 
 from hf_spam import benchmark
 from hf_spam.benchmark import BenchmarkArguments, Row, format_rows, run_all
+from hf_spam.cli import describe, main
+from hf_spam.errors import DataError, UsageError
 
 
 def _rows() -> list[Row]:
@@ -34,14 +36,43 @@ def test_table_gives_ratios_to_the_matching_baseline():
 
 
 def test_quick_run_is_reduced():
-    args = BenchmarkArguments(dataset="unused", quick=True)
+    args = BenchmarkArguments(dataset="sms_spam", quick=True)
     assert (args.epochs, args.train_examples, args.test_examples) == (2, 48, 64)
-    assert BenchmarkArguments(dataset="unused").epochs == benchmark.EPOCHS == 5
+    assert BenchmarkArguments(dataset="sms_spam").epochs == benchmark.EPOCHS == 5
 
 
-def test_unknown_row_is_refused_before_any_work():
-    with pytest.raises(ValueError, match=r"unknown rows \['fastest'\]; choose from"):
-        run_all(BenchmarkArguments(dataset="unused", rows="hf_spam,fastest"))
+def test_unknown_row_is_refused_before_any_work(monkeypatch):
+    monkeypatch.setattr(benchmark.subprocess, "run", lambda *a, **k: pytest.fail("a row ran"))
+    with pytest.raises(UsageError) as info:
+        run_all(BenchmarkArguments(dataset="sms_spam", rows="hf_spam,fastest,bogus"))
+    assert describe(info.value) == (
+        2,
+        f"--rows hf_spam,fastest,bogus: unknown rows bogus, fastest; choose from "
+        f"{', '.join(benchmark.ALL_ROWS)}",
+    )
+
+
+def test_missing_dataset_is_named_before_any_row(tmp_path):
+    for dataset, what in ((tmp_path / "missing", "file not found"), (tmp_path, "is a folder")):
+        with pytest.raises(DataError) as info:
+            BenchmarkArguments(dataset=str(dataset))
+        assert describe(info.value) == (
+            1,
+            f"--dataset {dataset}: {what}; give the SMSSpamCollection file or sms_spam",
+        )
+
+
+def test_a_failing_row_gives_its_one_error_line_and_status(tmp_path, capfd):
+    """Each row runs in a child process: its error comes through the command's error path (one
+    line, no traceback) and the benchmark exits with the row's status, adding no line."""
+    bad = tmp_path / "SMSSpamCollection"
+    bad.write_text("ham hello\n")
+    assert main(["benchmark", "--dataset", str(bad), "--quick", "--rows", "baseline"]) == 1
+    err = capfd.readouterr().err
+    assert err == (
+        "running baseline ...\n"
+        f"error: {bad}, line 1: no tab found, expected 'label<TAB>text' with label ham or spam\n"
+    )
 
 
 @pytest.mark.parametrize("native", [True, False])

@@ -181,6 +181,11 @@ def test_bad_arguments_and_texts_give_one_line(tiny_model):
         ("quoted.csv", 'id,text\n1,"a, quoted ""text"""\n2,\n\n3,"two\nlines"\n4\n'),
         ("tabs.tsv", "text\tlabel\nhello there\tham\n\tspam\n"),
         ("records.jsonl", '{"text": "a"}\n\n{"text": null}\n{"text": "b", "x": 1}\n{"x": 2}\n'),
+        # A byte order mark (utf-8-sig, as Excel saves CSV) is not part of the first column.
+        ("bom.csv", "\ufefftext,label\nhello,ham\n"),
+        ("bom.tsv", "\ufefftext\tlabel\nhello\tham\n"),
+        ("bom.jsonl", '\ufeff{"text": "a"}\n{"text": "b"}\n'),
+        ("bom.txt", "\ufeffhello\nthere\n"),
     ],
 )
 def test_lazy_reader_equals_datasets_reader(tmp_path, name, content):
@@ -189,6 +194,7 @@ def test_lazy_reader_equals_datasets_reader(tmp_path, name, content):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
     assert list(iter_texts(path)) == read_texts(path)
+    assert not any(text.startswith("\ufeff") for text in read_texts(path))
 
 
 def test_lazy_reader_errors(tmp_path):
@@ -206,6 +212,8 @@ def test_lazy_reader_errors(tmp_path):
         list(iter_texts(binary))
     with pytest.raises(DataError, match=r"missing.txt: file not found"):
         iter_texts(tmp_path / "missing.txt")
+    with pytest.raises(DataError, match=rf"^{tmp_path}: is a folder, expected a file of texts$"):
+        iter_texts(tmp_path)
 
 
 def test_predict_bulk_equals_predict_through_pipeline(tiny_model, tmp_path, capsys):

@@ -180,6 +180,8 @@ CASES = [
     ("predict-input-missing", FAILURE, "missing.txt: file not found",
      lambda p: predict("--model", p.model, "--input", p.root / "missing.txt",
                        out=p.out("m.jsonl"))),
+    ("predict-input-folder", FAILURE, "inbox: is a folder, expected a file of texts",
+     lambda p: predict("--model", p.model, "--input", p.busy("inbox"), out=p.out("f.jsonl"))),
     ("predict-input-no-column", FAILURE, "inbox.csv: no column 'text' (found 'id', 'body')",
      lambda p: predict("--model", p.model, "--input", p.file("inbox.csv", "id,body\n1,hi\n"),
                        out=p.out("c.jsonl"))),
@@ -371,6 +373,12 @@ CASES = [
     ("train-book-split-dedupe", USAGE, "--split book conflicts with --dedupe",
      lambda p: (["train", "--split", "book", "--dedupe", "--output_dir", p.out("tr18")],
                 p.out("tr18"), None)),
+    ("train-longest-beyond-context", USAGE, "--context_length longest_training_example: the "
+     "longest training text has", lambda p: (
+        ["train", "--dataset", p.csv, "--init", "random", "--config_overrides",
+         "emb_dim=32,n_layers=2,n_heads=4,context_length=4", "--trainable_token_pos", "last",
+         "--context_length", "longest_training_example", "--output_dir", p.out("tr20")],
+        p.out("tr20"), None)),
     ("train-dataset-missing", FAILURE, "nothere.csv: file not found",
      lambda p: (["train", "--dataset", p.root / "nothere.csv", "--output_dir", p.out("tr19")],
                 p.out("tr19"), None)),
@@ -396,6 +404,9 @@ CASES = [
     ("push-interrupted-model", FAILURE, "its run was stopped while saving it", lambda p: (
         ["push", "--model", p.copy_model("stopped", _stopped_while_saving), "--repo_id",
          "me/spam", "--dry_run", "--output_dir", p.out("pu5")], p.out("pu5"), None)),
+    ("push-space-folder-busy", USAGE, "the --space folder", lambda p: (
+        ["push", "--model", p.model, "--repo_id", "me/spam", "--dry_run", "--space", "me/demo",
+         "--output_dir", p.busy("pu6-space").with_name("pu6")], p.root / "busy" / "pu6", None)),
     ("push-no-token", FAILURE, "No Hugging Face token", lambda p: (
         ["push", "--model", p.model, "--repo_id", "me/spam"], None, None)),
     ("push-dry-run-bad-repo-id", FAILURE, "--repo_id 'bad id!'", lambda p: (
@@ -407,6 +418,13 @@ CASES = [
     ("push-dry-run-incomplete-model", FAILURE, "missing config.json", lambda p: (
         ["push", "--model", p.busy("push-model"), "--repo_id", "me/spam", "--dry_run",
          "--output_dir", p.out("pu3")], p.out("pu3"), None)),
+    # --- benchmark: refused before any row's process starts
+    ("benchmark-rows-bogus", USAGE, "--rows bogus: unknown row bogus; choose from baseline,",
+     lambda p: (["benchmark", "--dataset", p.csv, "--rows", "bogus"], None, None)),
+    ("benchmark-dataset-missing", FAILURE, "missing: file not found; give the SMSSpamCollection",
+     lambda p: (["benchmark", "--dataset", p.root / "missing"], None, None)),
+    ("benchmark-scale-sizes", USAGE, "--sizes a: expected positive numbers of texts",
+     lambda p: (["benchmark", "--scale", "--sizes", "a"], None, None)),
     # --- the command itself
     ("unknown-command", USAGE, "unknown command 'trian'; choose from train,",
      lambda p: (["trian", "--output_dir", p.out("x")], p.out("x"), None)),
@@ -451,7 +469,7 @@ def test_bad_input_gives_one_line(paths, status, needle, build, capsys, monkeypa
 def test_cases_cover_every_command(paths):
     assert len(CASES) + len(_api_cases(paths)) >= 60
     commands = {str(build(paths)[0][0]) for *_, build in CASES}
-    assert set(cli.COMMANDS) - {"benchmark"} <= commands
+    assert set(cli.COMMANDS) <= commands
 
 
 def test_output_that_exists_is_kept(paths, capsys):
@@ -461,6 +479,23 @@ def test_output_that_exists_is_kept(paths, capsys):
     assert main(["predict", "--model", str(paths.model), "--output", str(out), "hi"]) == USAGE
     assert "exists; pass --overwrite" in _one_error_line(capsys.readouterr().err)
     assert out.read_text() == "mine\n"
+
+
+def test_push_space_failure_leaves_no_dry_run_folder(paths, capsys, monkeypatch):
+    """The Space step fails after the model's dry-run folder was built: nothing went up, so
+    nothing is left behind."""
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(paths.out("pu7-space")))
+
+    monkeypatch.setattr("hf_spam.space.push_space", full_disk)
+    out = paths.out("pu7")
+    argv = ["push", "--model", str(paths.model), "--repo_id", "me/spam", "--dry_run"]
+    assert main([*argv, "--space", "me/demo", "--output_dir", str(out)]) == FAILURE
+    assert capsys.readouterr().err.endswith(
+        f"error: {out}-space: no space left on the device; free some space and run again\n"
+    )
+    assert not out.exists() and not list(out.parent.glob(f".{out.name}*"))
 
 
 def test_full_disk_while_writing_names_the_file(paths, capsys, monkeypatch):

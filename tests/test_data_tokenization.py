@@ -80,11 +80,14 @@ def test_dynamic_padding_truncates_and_collates(tmp_path: Path, cache_dir: str, 
     assert set(batch) == {"input_ids", "attention_mask", "labels"}
 
 
-def test_longest_train_caps_at_context_length(
+def test_longest_train_truncated_to_max_length(
     tmp_path: Path, cache_dir: str, tiktoken_available: None
 ) -> None:
+    """Texts longer than the context are cut only when asked (--max_length; else refused)."""
     path = write_frame(three_class_frame(10), tmp_path / "d.csv")
-    args = DataArguments(dataset=str(path), padding="longest_train", data_cache_dir=cache_dir)
+    args = DataArguments(
+        dataset=str(path), padding="longest_train", max_length=4, data_cache_dir=cache_dir
+    )
     prepared = prepare_data(args, context_length=4)
     assert prepared.max_length == 4
     assert all(len(ids) == 4 for ds in prepared.dataset.values() for ids in ds["input_ids"])
@@ -229,21 +232,26 @@ def test_tokenizer_larger_than_the_vocabulary_is_refused(tokenizer) -> None:
 
 
 @pytest.mark.parametrize(
-    "context_length, expected",
-    [("longest_training_example", None), ("model_context_length", 32), ("10", 10)],
+    "context_length, expected, model_context",
+    [("longest_training_example", None, 64), ("model_context_length", 32, 32), ("10", 10, 32)],
 )
 def test_context_length_pads_every_text_as_the_book(
-    context_length: str, expected: int | None, tmp_path: Path, cache_dir: str, encoding
+    context_length: str,
+    expected: int | None,
+    model_context: int,
+    tmp_path: Path,
+    cache_dir: str,
+    encoding,
 ) -> None:
     frame = three_class_frame(6)
-    frame.loc[0, "text"] = "a long text " * 20
+    frame.loc[0, "text"] = "a long text " * 20  # 60 tokens
     path = write_frame(frame, tmp_path / "d.csv")
     args = DataArguments(
         dataset=str(path), context_length=context_length, balance=False, data_cache_dir=cache_dir
     )
-    prepared = prepare_data(args, context_length=32)
+    prepared = prepare_data(args, context_length=model_context)
     train_lengths = [len(encoding.encode_ordinary(t)) for t in prepared.dataset["train"]["text"]]
-    width = expected or min(32, max(train_lengths))
+    width = expected or max(train_lengths)
     assert prepared.max_length == width
     assert prepared.report.padding == context_length
     for ds in prepared.dataset.values():
@@ -259,6 +267,29 @@ def test_context_length_longer_than_the_model(tmp_path: Path, cache_dir: str) ->
     args = DataArguments(dataset=str(path), context_length="100", data_cache_dir=cache_dir)
     with pytest.raises(UsageError, match=r"--context_length 100: longer than the model's context"):
         prepare_data(args, context_length=64)
+
+
+def test_longest_training_example_longer_than_the_model_is_refused(
+    tmp_path: Path, cache_dir: str, encoding
+) -> None:
+    """As the book's script asserts: the longest training text must fit the model's context;
+    never cut silently. An explicit --max_length within the context truncates it as asked."""
+    frame = three_class_frame(4)
+    frame["text"] = "a long text " * 20  # 60 tokens, every text (so one is in train)
+    path = write_frame(frame, tmp_path / "d.csv")
+    longest = len(encoding.encode_ordinary(frame.loc[0, "text"]))
+    args = DataArguments(
+        dataset=str(path), context_length="longest_training_example", data_cache_dir=cache_dir
+    )
+    message = (
+        f"--context_length longest_training_example: the longest training text has {longest} "
+        "tokens, more than the model's context length (32); pass --context_length "
+        "model_context_length (or --max_length 32) to truncate texts to it"
+    )
+    with pytest.raises(UsageError, match=f"^{re.escape(message)}$"):
+        prepare_data(args, context_length=32)
+    args.max_length = 32
+    assert prepare_data(args, context_length=32).max_length == 32
 
 
 def test_collator_is_data_collator_with_padding(tokenizer) -> None:

@@ -213,6 +213,22 @@ def test_errors_before_any_server_starts(tmp_path, capsys, monkeypatch, model_di
     assert f"--examples {missing}: file not found" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("host", "says"),
+    [("no-such-host.invalid", "unknown host name"), ("192.0.2.1", "cannot listen on this address")],
+)  # 192.0.2.1: TEST-NET-1, documentation only, never an address of this machine
+def test_a_host_that_cannot_be_listened_on_is_named_not_the_port(
+    host, says, model_dir, capsys, monkeypatch
+):
+    """Gradio reports both as 'Cannot find empty port'; refused before the model loads."""
+    monkeypatch.setattr("hf_spam.demo.load_classifier", lambda *a, **k: pytest.fail("loaded"))
+    assert cli_main(["demo", "--model", str(model_dir), "--host", host, "--port", "7861"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --host {host}: {says} (") and err.count("\n") == 1
+    assert err.endswith("); pass a name or address of this machine, e.g. 127.0.0.1 or 0.0.0.0\n")
+    assert "port" not in err
+
+
 def test_host_and_port_defaults(monkeypatch):
     monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
     monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)

@@ -154,3 +154,14 @@ def test_the_plot_says_which_weights_each_side_started_from(tmp_path):
         assert Image.open(path).info["Title"] == (
             f"Test accuracy per row: {ours} against the book, GPT-2 weights (row 10: random)"
         )
+
+
+def test_every_chosen_rows_record_is_read_before_any_row_trains(spam_csv, tmp_path):
+    """`--rows 2,16` with row 16's record damaged (here: not UTF-8): named before row 2 trains."""
+    out = tmp_path / "grid"
+    (out / "row-16").mkdir(parents=True)
+    (out / "row-16" / "experiment.json").write_bytes(b"\xff\xfe{")
+    args = ExperimentArguments(output_dir=str(out), rows="2,16", init="random", quick=True)
+    with pytest.raises(DataError, match=r"row-16/experiment.json: not a finished row's record"):
+        run_experiments(args, ["--dataset", str(spam_csv)])
+    assert sorted(p.name for p in out.iterdir()) == ["row-16"]  # no row-02, no trunk features

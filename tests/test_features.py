@@ -250,6 +250,23 @@ def test_wrong_batches_are_refused_with_the_example_named(built, dataset):
         store.read([3, 999])
 
 
+@pytest.mark.parametrize("damaged", ["index.safetensors", "rank000-00000.safetensors"])
+def test_a_damaged_store_file_is_named(built, model, dataset, tmp_path, damaged):
+    """A truncated index or shard of a finished store: the file is named (safetensors' own
+    error names none, and the command line read it as a failed write)."""
+    from hf_spam.cli import describe
+
+    copy = tmp_path / built.store.path.name
+    shutil.copytree(built.store.path, copy)
+    (copy / damaged).write_bytes((copy / damaged).read_bytes()[:20])
+    with pytest.raises(DataError) as info:
+        open_trunk_store(model, dataset, START, tmp_path)  # the same fingerprint: reused
+    status, message = describe(info.value)
+    assert status == 1
+    assert message.startswith(f"{copy / damaged}: damaged trunk feature store file (")
+    assert message.endswith(f"); delete {copy} to build the store again")
+
+
 def test_dataset_dict_and_example_ids_are_the_keys(model, tmp_path):
     splits = DatasetDict(
         train=make_dataset(20, seed=1), test=make_dataset(10, padded=False, seed=2)

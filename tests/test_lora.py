@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -14,7 +15,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from hf_spam import GPTConfig, GPTForSequenceClassification
-from hf_spam.lora import BookLoRALinear, merge_lora, peft_lora_alpha
+from hf_spam.errors import UsageError
+from hf_spam.lora import BookLoRALinear, check_lora_targets, merge_lora, peft_lora_alpha
 from hf_spam.trainer import apply_trainable_layers, trainable_parameters
 from hf_spam.training import ModelArguments, train
 
@@ -258,3 +260,48 @@ def test_saved_adapter_loads_with_peft_onto_a_fresh_base(
     with torch.no_grad():
         expected = trained(**batch).logits
         torch.testing.assert_close(loaded(**batch).logits, expected, atol=1e-5, rtol=0)
+
+
+NAMES = "W_query, W_key, W_value, out_proj, layers.0, layers.2"
+
+
+@pytest.mark.parametrize(
+    ("targets", "unknown"),
+    [("bogus", "'bogus'"), ("W_query,bogus,att", "'bogus', 'att'"), ("out_head", "'out_head'")],
+)
+def test_unknown_target_modules_name_the_flag_and_the_names(targets, unknown):
+    """peft skips a name matching nothing beside one that matches, and otherwise fails naming
+    neither the flag nor the choices; ours names both, before the model is touched."""
+    model = tiny_model()
+    args = lora_args()
+    args.lora_target_modules = targets
+    message = (
+        f"--lora_target_modules {targets}: no linear layer of the blocks is named {unknown}; "
+        f"choose from {NAMES}"
+    )
+    with pytest.raises(UsageError, match=f"^{re.escape(message)}$"):
+        apply_trainable_layers(model, args)
+    assert type(model.out_head) is nn.Linear  # no head adapter put on before the refusal
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["W_query", "att.W_value", "layers.2", "ff.layers.0", "gpt.trf_blocks.1.att.out_proj",
+     "bogus", "att", "ff.layers", "out_head", "uery"],
+)  # fmt: skip
+def test_target_names_are_accepted_as_peft_matches_them(target):
+    """A single name passes our check exactly when peft itself adapts some layer for it."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=2, target_modules=[target], modules_to_save=["out_head"])
+    try:
+        get_peft_model(tiny_model(), config)
+        peft_adapts = True
+    except ValueError:  # peft's "no modules were targeted" / "not supported"
+        peft_adapts = False
+    try:
+        check_lora_targets(tiny_model(), [target])
+        ours = True
+    except UsageError:
+        ours = False
+    assert ours == peft_adapts

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from dataclasses import fields
 
 import pytest
@@ -81,6 +82,43 @@ def test_texts_from_files_to_jsonl_and_csv(model_dir, spam_csv, tmp_path, capsys
     assert predict.main(argv) == 2  # the output exists now: refused before any work
     assert "exists; pass --overwrite" in capsys.readouterr().err
     assert predict.main([*argv, "--overwrite"]) == 0
+
+
+def test_csv_with_a_byte_order_mark_is_read_as_pandas_reads_it(model_dir, spam_csv, tmp_path):
+    """Excel saves CSV as utf-8-sig; training reads such a file (pandas), so predict does too."""
+    import pandas as pd
+
+    bom = tmp_path / "excel.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + spam_csv.read_bytes())
+    out = tmp_path / "excel.jsonl"
+    assert predict.main(["--model", str(model_dir), "--input", str(bom), "--output", str(out)]) == 0
+    texts = [json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert texts == pd.read_csv(bom, keep_default_na=False)["text"].tolist()
+
+
+def test_output_that_is_the_input_is_refused(model_dir, spam_csv, tmp_path, capsys, monkeypatch):
+    """The same file by its path, a relative path, a symlink or a hard link: refused before any
+    work (predictions are written aside and renamed onto --output, which would replace the
+    input), with --overwrite too, and the input is left as it was."""
+    inbox = tmp_path / "inbox.csv"
+    inbox.write_bytes(spam_csv.read_bytes())
+    (tmp_path / "link.csv").symlink_to(inbox)
+    os.link(inbox, tmp_path / "hard.csv")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    for output in (str(inbox), "../inbox.csv", str(tmp_path / "link.csv"), "../hard.csv"):
+        argv = ["--model", str(model_dir), "--input", str(inbox), "--output", output]
+        assert predict.main([*argv, "--overwrite"]) == 2
+        assert capsys.readouterr().err == (
+            f"error: --output {output} is the --input file; write the predictions to another file\n"
+        )
+        assert inbox.read_bytes() == spam_csv.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "hard.csv",
+        "inbox.csv",
+        "link.csv",
+        "sub",
+    ]
 
 
 def test_bad_input_says_what_is_missing(model_dir, tmp_path, capsys):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hf_spam import scale_benchmark as sb
+from hf_spam.cli import main
 from hf_spam.reporting import format_table
 from hf_spam.scale_benchmark import RunRecord, ScaleArguments
 
@@ -29,6 +30,14 @@ def test_synthetic_splits_are_the_imdb_fractions(tmp_path):
     row = data["train"][0]
     assert len(row["input_ids"]) == len(row["attention_mask"]) and row["label"] in (0, 1)
     assert row["label"] == row["input_ids"][0] % 2
+
+
+@pytest.mark.parametrize("sizes", ["a", "1000,x", "0", ",", "-5"])
+def test_sizes_that_are_not_numbers_of_texts_name_the_flag(sizes, capsys):
+    assert main(["benchmark", "--scale", "--sizes", sizes]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --sizes {sizes}: expected positive numbers of texts, e.g. 1000,5000\n"
+    )
 
 
 def test_quick_is_reduced():

@@ -14,11 +14,12 @@ from .arguments import parser_for
 
 
 def run(argv: list[str]) -> int:
-    from ..demo import DemoArguments, launch, prepare_app
+    from ..demo import DemoArguments, check_host, launch, prepare_app
 
     parser = parser_for("demo", (DemoArguments, InferenceArguments), __doc__.split("\n")[0])
     args, inference_args = parser.parse(argv)
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: expected a port number between 1 and 65535")
+    check_host(args.host)
     launch(prepare_app(args, inference_args), args)
     return 0

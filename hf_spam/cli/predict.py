@@ -80,8 +80,23 @@ class PredictArguments:
             raise UsageError(f"--output {path}: use a {' or '.join(PREDICTION_FORMATS)} file name")
         if path.is_dir():
             raise OutputExistsError(f"--output {path} is a folder; give a file name")
+        if _same_file(self.input, path):  # written aside and renamed: the input would be lost
+            raise UsageError(
+                f"--output {path} is the --input file; write the predictions to another file"
+            )
         if path.exists() and not self.overwrite:
             raise OutputExistsError(f"--output {path} exists; pass --overwrite to replace it")
+
+
+def _same_file(input: str | None, output: Path) -> bool:
+    """Whether `output` is the `input` file under another name (a relative path, a symlink,
+    a hard link): both exist and are one file."""
+    if not input or input == "-" or not output.exists():
+        return False
+    try:
+        return Path(input).expanduser().samefile(output)
+    except OSError:  # no such --input: reported as such when it is read
+        return False
 
 
 def build_parser() -> ArgumentParser:

@@ -11,9 +11,11 @@ kept) and lists it. The token comes from --token, HF_TOKEN or `hf auth login`.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..files import check_output_dir
 from ..sharing import DEFAULT_COMMIT_MESSAGE, format_push_result, push_model_folder
 from .arguments import parser_for
 
@@ -64,10 +66,15 @@ class PushArguments:
 
 def run(argv: list[str]) -> int:
     (args,) = parser_for("push", (PushArguments,), __doc__.split("\n")[0]).parse(argv)
-    if args.space:  # before the model goes up: a bad Space id must not leave half a push
+    out = Path(args.output_dir) if args.output_dir else None
+    space_dir = out.with_name(f"{out.name}-space") if out and args.space else None
+    if args.space:  # before the model goes up: a bad Space id or folder must not leave half a push
         from ..space import check_space_id
 
         check_space_id(args.space)
+        if space_dir:
+            check_output_dir(space_dir, args.overwrite_output_dir, flag="the --space folder")
+    built_here = out is None or not out.exists() or not any(out.iterdir())
     result = push_model_folder(
         args.model,
         args.repo_id,
@@ -82,17 +89,20 @@ def run(argv: list[str]) -> int:
     if args.space:
         from ..space import format_space_result, push_space
 
-        out = Path(args.output_dir) if args.output_dir else None
-        space_dir = out.with_name(f"{out.name}-space") if out else None
-        space = push_space(
-            args.space,
-            args.repo_id,
-            model_dir=args.model,
-            dry_run=args.dry_run,
-            output_dir=space_dir,
-            overwrite=args.overwrite_output_dir,
-            token=args.token,
-            private=args.private,
-        )
+        try:
+            space = push_space(
+                args.space,
+                args.repo_id,
+                model_dir=args.model,
+                dry_run=args.dry_run,
+                output_dir=space_dir,
+                overwrite=args.overwrite_output_dir,
+                token=args.token,
+                private=args.private,
+            )
+        except BaseException:
+            if args.dry_run and built_here:  # nothing went up: the dry run leaves nothing behind
+                shutil.rmtree(result.upload_dir, ignore_errors=True)
+            raise
         print(format_space_result(space))
     return 0

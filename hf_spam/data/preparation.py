@@ -49,6 +49,14 @@ def resolve_length(
     """The length texts are truncated (and, with a fixed `pad_to`, padded) to."""
     cap = min(context_length, max_length or context_length)
     if pad_to == "longest_training_example":
+        if min(longest_train, max_length or longest_train) > context_length:
+            # The book's script asserts the same (additional_experiments.py) rather than cut.
+            raise UsageError(
+                f"--context_length longest_training_example: the longest training text has "
+                f"{longest_train} tokens, more than the model's context length ({context_length}); "
+                f"pass --context_length model_context_length (or --max_length {context_length}) "
+                "to truncate texts to it"
+            )
         return min(cap, longest_train)
     if isinstance(pad_to, int):
         if pad_to > context_length:

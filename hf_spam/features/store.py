@@ -18,13 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.numpy import load_file as load_numpy
 
 from ..errors import DataError
@@ -148,6 +150,20 @@ def _tensor_offsets(path: Path, name: str) -> tuple[int, list[int], str]:
     return 8 + header_size + entry["data_offsets"][0], entry["shape"], entry["dtype"]
 
 
+@contextmanager
+def _damaged_store_file(path: Path) -> Iterator[None]:
+    """A file of a finished store that cannot be read (truncated, overwritten): named, with the
+    way out. safetensors' own error names no file and reads like a failed write."""
+    try:
+        yield
+    except (SafetensorError, ValueError, KeyError, TypeError, IndexError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise DataError(
+            f"{path}: damaged trunk feature store file ({reason}); delete {path.parent} to "
+            "build the store again"
+        ) from None
+
+
 class TrunkFeatureStore:
     """Read side of a finished store: hidden states entering `start_block`, per example id.
 
@@ -158,16 +174,19 @@ class TrunkFeatureStore:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.meta = json.loads((self.path / STORE_FILE).read_text(encoding="utf-8"))
-        self.start_block: int = self.meta["start_block"]
-        self.emb_dim: int = self.meta["emb_dim"]
-        self.fingerprint: str = self.meta["fingerprint"]
-        index = load_numpy(str(self.path / INDEX_FILE))
-        self._ids, self._shard = index["example_id"], index["shard"]
-        self._start, self._length = index["start"], index["length"]
+        with _damaged_store_file(self.path / STORE_FILE):
+            self.meta = json.loads((self.path / STORE_FILE).read_text(encoding="utf-8"))
+            self.start_block: int = self.meta["start_block"]
+            self.emb_dim: int = self.meta["emb_dim"]
+            self.fingerprint: str = self.meta["fingerprint"]
+        with _damaged_store_file(self.path / INDEX_FILE):
+            index = load_numpy(str(self.path / INDEX_FILE))
+            self._ids, self._shard = index["example_id"], index["shard"]
+            self._start, self._length = index["start"], index["length"]
         self._offsets = []
         for name in self.meta["shards"]:
-            offset, shape, dtype = _tensor_offsets(self.path / name, "hidden")
+            with _damaged_store_file(self.path / name):
+                offset, shape, dtype = _tensor_offsets(self.path / name, "hidden")
             if dtype != "F32" or shape[1:] != [self.emb_dim]:
                 raise DataError(f"{self.path / name}: expected float32 (tokens, {self.emb_dim})")
             self._offsets.append(offset)
