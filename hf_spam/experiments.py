@@ -252,8 +252,9 @@ def run_row(
     earlier: dict[tuple[str, ...], RowResult] | None = None,
 ) -> RowResult:
     """Train one row, or read its result when an earlier invocation finished it, or take the
-    result of an `earlier` row of this grid that is the same run (with `--init random`, rows 5
-    and 10 both train every layer of a random GPT-2)."""
+    result of an `earlier` row of this grid (this invocation's or one finished in the folder)
+    that is the same run (with `--init random`, rows 5 and 10 both train every layer of a random
+    GPT-2)."""
     from .training import parse_train_arguments, train
 
     out = Path(args.output_dir) / f"row-{row.number:02d}"
@@ -314,7 +315,9 @@ def run_experiments(args: ExperimentArguments, train_flags: Sequence[str] = ()) 
         if row.number in numbers:
             read_record(row, args)
     results: list[RowResult] = []
-    runs: dict[tuple[str, ...], RowResult] = {}
+    runs: dict[tuple[str, ...], RowResult] = {}  # rows finished here, earlier invocations included
+    for finished in finished_rows(args, train_flags).values():
+        runs.setdefault(_run_key(finished.flags), finished)
     for row in BOOK_ROWS:
         if row.number in numbers:
             results.append(run_row(row, args, train_flags, runs))

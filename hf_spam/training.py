@@ -34,6 +34,14 @@ from .hardware import cpu_has_fast_bf16
 from .initialization import book_head_init, book_random_init
 from .lora import ADAPTER_DIR, merge_lora, save_adapter
 from .metrics import make_compute_metrics
+from .model_arguments import (  # re-exported: `from hf_spam.training import ModelArguments` works
+    ModelArguments,
+    TrainingSetupError,
+    _saved_config,
+    _size_preset,
+    expected_context_length,
+    model_config_overrides,
+)
 from .modeling import GPTForSequenceClassification
 from .outputs import evaluate_splits, resolve_checkpoint, save_final_outputs
 from .trainer import (
@@ -45,17 +53,7 @@ from .trainer import (
     trainable_parameters,
     with_example_ids,
 )
-from .training_args import (  # re-exported: `from hf_spam.training import ModelArguments` works
-    ModelArguments,
-    SpamTrainingArguments,
-    TrainingSetupError,
-    _saved_config,
-    _size_preset,
-    expected_context_length,
-    model_config_overrides,
-    parse_train_arguments,
-    validate_arguments,
-)
+from .training_args import SpamTrainingArguments, parse_train_arguments, validate_arguments
 from .weights import checkpoint_folder, load_openai_gpt2
 
 logger = logging.getLogger(__name__)

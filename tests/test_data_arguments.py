@@ -22,7 +22,7 @@ from hf_spam.data import DataArguments, UsageError
         ({"split_fractions": "a,b,c"}, r"--split_fractions a,b,c: expected three"),
         ({"padding": "max_length"}, "--padding max_length: expected one of dynamic, longest_train"),
         ({"empty_text": "keep"}, "--empty_text keep: expected one of drop, error"),
-        ({"split": "random"}, "--split random: expected one of book, clean"),
+        ({"split": "random"}, "--split random: expected one of book, bonus, clean"),
         ({"labels": "spam"}, "--labels spam: expected two or more distinct class names"),
         ({"labels": "a,a"}, "--labels a,a: expected two or more distinct"),
         ({"max_length": 0}, "--max_length 0: expected at least 1"),

@@ -1,5 +1,5 @@
 """hf_spam.demo: the gradient x input explanation (against finite differences of the score), the
-page's examples and card scores, batch files, errors before any server starts, and the app
+page's examples, batch files, errors before any server starts, and the app
 itself in headless Chromium (skipped, with the reason, when Debian's chromium is absent)."""
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from hf_spam.demo import (
     launch,
     load_examples,
     prepare_app,
-    read_model_summary,
-    target_label,
 )
 from hf_spam.errors import DataError
 from hf_spam.inference import InferenceArguments, classify, load_classifier
@@ -121,12 +119,6 @@ def test_truncated_text_stays_visible_without_a_value(random_classifier):
     assert segments[-1][1] is None and len(segments) == 65
 
 
-def test_target_label():
-    assert target_label(["ham", "spam"]) == "spam"
-    assert target_label(["SPAM", "ham"]) == "SPAM"
-    assert target_label(["negative", "positive"]) == "positive"
-
-
 # --------------------------------------------------------------------------------------------
 # Examples, card scores, batch files
 # --------------------------------------------------------------------------------------------
@@ -145,30 +137,6 @@ def test_examples(tmp_path):
     path.write_text('[{"body": "x"}]')
     with pytest.raises(DataError, match="examples.json, item 1: expected a text"):
         load_examples(path)
-
-
-def test_summary_from_results_then_from_the_card(model_dir, tmp_path):
-    results = json.loads((model_dir / "all_results.json").read_text())
-    summary = read_model_summary(str(model_dir), ["ham", "spam"])
-    assert summary.metrics == {
-        "Test accuracy": pytest.approx(results["test_accuracy"]),
-        "Test F1 (macro)": pytest.approx(results["test_f1_macro"]),
-        "Test F1 (spam)": pytest.approx(results["test_f1_spam"]),
-    }
-    assert summary.confusion_matrix == model_dir / "confusion-matrix.png"
-    assert f"| Test accuracy | {results['test_accuracy']:.4f} |" in summary.markdown()
-
-    # What a Hub repo has: the card's model-index, no all_results.json.
-    card_only = tmp_path / "card-only"
-    card_only.mkdir()
-    shutil.copy(model_dir / "README.md", card_only / "README.md")
-    summary = read_model_summary(str(card_only), ["ham", "spam"])
-    assert summary.metrics == {
-        "Test Accuracy": round(results["test_accuracy"], 4),
-        "Test F1 (macro)": round(results["test_f1_macro"], 4),
-    }
-    assert summary.confusion_matrix is None
-    assert read_model_summary(str(tmp_path / "empty-dir-or-id"), ["ham", "spam"]).metrics == {}
 
 
 def test_classify_file_writes_the_table_it_shows(classifier, tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 
 import pytest
 from PIL import Image
@@ -101,7 +103,8 @@ def test_quick_random_grid_runs_resumes_and_reports(spam_csv, tmp_path):
 
 def test_rows_that_are_the_same_run_train_once(spam_csv, tmp_path):
     """Row 18 is row 1's run (class labels never equal the ignored id); with random weights
-    row 10 is row 5's. Each pair trains once; the second row reports the first one's run."""
+    row 10 is row 5's. Each pair trains once, in one invocation or two; the second row reports
+    the first one's run."""
     random_grid = ExperimentArguments(output_dir=str(tmp_path), init="random")
     argv = {row.number: row_argv(row, random_grid, []) for row in BOOK_ROWS}
     assert _run_key(argv[5]) == _run_key(argv[10]) and _run_key(argv[1]) == _run_key(argv[18])
@@ -114,6 +117,12 @@ def test_rows_that_are_the_same_run_train_once(spam_csv, tmp_path):
                                                                   first.test_accuracy)  # fmt: skip
     assert sorted(p.name for p in (out / "row-18").iterdir()) == ["experiment.json"]
     assert "| 18 |" in (out / "experiments.md").read_text().replace("  ", " ")
+
+    # A later invocation finds the twin finished in the folder: row 18 again reports row 1's run.
+    shutil.rmtree(out / "row-18")
+    (again,) = run_experiments(replace(args, rows="18"), flags)
+    assert (again.output_dir, again.test_accuracy) == (first.output_dir, first.test_accuracy)
+    assert sorted(p.name for p in (out / "row-18").iterdir()) == ["experiment.json"]
 
 
 def test_a_grid_run_in_parts_reports_every_finished_row(spam_csv, tmp_path):

@@ -17,7 +17,8 @@ from .arguments import parser_for
 
 def run(argv: list[str]) -> int:
     from ..data import DataArguments
-    from ..training_args import ModelArguments, SpamTrainingArguments
+    from ..model_arguments import ModelArguments
+    from ..training_args import SpamTrainingArguments
 
     own = parser_for("experiments", (ExperimentArguments,), __doc__.split("\n")[0])
     (args,), train_flags = own.parse_known(argv)
