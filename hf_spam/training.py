@@ -182,8 +182,8 @@ def train(
     )
     if training_args.bf16 and training_args.use_cpu and not cpu_has_fast_bf16():
         logger.warning(
-            "--bf16 on a CPU without AMX: bf16 runs slower than fp32 here (converted around "
-            "every op, or emulated without AVX512-BF16); drop --bf16 on this machine"
+            "--bf16 on a CPU without AMX: bf16 is often slower than fp32 here (converted around "
+            "every op, or emulated without AVX512-BF16); scripts/benchmark.py measures both"
         )
     resume = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
     if prepared is None:

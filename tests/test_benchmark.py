@@ -76,9 +76,9 @@ def test_a_failing_row_gives_its_one_error_line_and_status(tmp_path, capfd):
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_bf16_rows_say_when_bf16_is_emulated(monkeypatch, native):
+def test_bf16_rows_say_when_the_cpu_has_no_amx(monkeypatch, native):
     monkeypatch.setattr(benchmark, "cpu_has_fast_bf16", lambda: native)
-    assert ("slower than fp32" in benchmark._bf16_note()) is not native
+    assert ("no AMX" in benchmark._bf16_note()) is not native
 
 
 def test_rows_switch_features_off_through_flags_not_patches():
