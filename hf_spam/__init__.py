@@ -13,9 +13,14 @@ from transformers import (
     AutoModelForSequenceClassification,
 )
 
-from .configuration import GPT2_PRESETS, GPTConfig
-from .modeling import GPTForCausalLM, GPTForSequenceClassification, GPTModel, GPTPreTrainedModel
-from .weights import load_openai_gpt2
+from .model.configuration import GPT2_PRESETS, GPTConfig
+from .model.modeling import (
+    GPTForCausalLM,
+    GPTForSequenceClassification,
+    GPTModel,
+    GPTPreTrainedModel,
+)
+from .model.weights import load_openai_gpt2
 
 __version__ = "0.1.0"
 

@@ -1,4 +1,4 @@
-"""Training plots and plain-text tables (the model card lives in `hf_spam.card`).
+"""Training plots and plain-text tables (the model card lives in `hf_spam.hub.card`).
 
 Nothing here touches the model: inputs are `Trainer.state.log_history`, metric dicts and plain
 values, so reports can be rebuilt from a saved run folder. matplotlib is imported inside the

@@ -3,7 +3,7 @@
     python scripts/benchmark.py --dataset ../shared/data/SMSSpamCollection          # full
     python scripts/benchmark.py --dataset ../shared/data/SMSSpamCollection --quick  # < 2 min
 
-See `hf_spam/benchmark.py` for what each row measures.
+See `hf_spam/benchmarks/speed.py` for what each row measures.
 """
 
 import sys

@@ -23,13 +23,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, save_gpt2_checkpoint, write_spam_fixture
-from helpers import TINY_NO_KEY_BIAS, parse, random_model, tiny_args
+from helpers import (
+    ROOT,
+    TINY_NO_KEY_BIAS,
+    parse,
+    random_model,
+    save_gpt2_checkpoint,
+    tiny_args,
+    write_spam_fixture,
+)
 from safetensors.torch import load_file
 
 from hf_spam.errors import ModelLoadError
 from hf_spam.files import FINAL_STAGING, check_model_folder
-from hf_spam.training import train
+from hf_spam.training.run import train
 
 _PROGRESS = re.compile(r"\r|\d+(it|examples)/s\]")
 
@@ -98,7 +105,7 @@ def trunk_store(cache_dir):
     import torch
     from datasets import Dataset
     from hf_spam import GPTConfig, GPTForSequenceClassification
-    from hf_spam.trainer import open_trunk_cache
+    from hf_spam.training.trainer import open_trunk_cache
     torch.manual_seed(0)
     config = GPTConfig(vocab_size=500, context_length=32, emb_dim=32, n_heads=4, n_layers=2)
     model = GPTForSequenceClassification(config).eval()
@@ -157,7 +164,7 @@ def limited(tmp_path_factory, tiktoken_available):
     predict = ["predict", "--model", model, "--input", csv, "--progress", "false"]
     on = {
         "evaluate": ["hf_spam.cli.evaluate", "write_evaluation_report"],
-        "push": ["hf_spam.sharing", "build_upload_folder"],
+        "push": ["hf_spam.hub.sharing", "build_upload_folder"],
         "prepare": ["hf_spam.cli.prepare_data", "save_dataset_to_disk"],
         "predict": ["hf_spam.cli.predict", "write_predictions"],
     }
@@ -255,7 +262,7 @@ from pathlib import Path
 sys.path.insert(0, {tests!r})
 from helpers import parse
 from transformers import TrainerCallback
-from hf_spam.training import train
+from hf_spam.training.run import train
 
 def die():
     os.kill(os.getpid(), signal.SIGKILL)  # no clean-up runs, as if the machine went away
@@ -286,8 +293,8 @@ torch.save = save
 """,
     # The final files are being staged: all but the card are written.
     "final-staging": """
-import hf_spam.card_rendering
-hf_spam.card_rendering.render_model_card = lambda *args, **kwargs: die()
+import hf_spam.hub.rendering
+hf_spam.hub.rendering.render_model_card = lambda *args, **kwargs: die()
 """,
     # The staged final files are being moved into place: the weights have just arrived.
     "final-moves": """
@@ -340,7 +347,7 @@ def _assert_not_a_model_yet(out: Path) -> None:
 
 def _resume(spam_csv: Path, out: Path, caplog) -> str:
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="hf_spam.outputs"):
+    with caplog.at_level(logging.INFO, logger="hf_spam.training.outputs"):
         train(*parse(_run_args(spam_csv, out) + ["--resume_from_checkpoint", "last"]))
     return caplog.text
 

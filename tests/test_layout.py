@@ -1,13 +1,16 @@
-"""The package's layout (issue #13): dependencies point one way, no cycles, lazy imports included."""
+"""The package's layout as docs/architecture.md describes it: wings on floors, dependencies one
+way, no cycles, lazy imports included."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
-from conftest import ROOT
+from helpers import ROOT
 
 PACKAGE = ROOT / "hf_spam"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
 
 def _module_name(path: Path) -> str:
@@ -72,27 +75,67 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def documented_floors() -> dict[str, int]:
+    """`wing -> floor` from docs/architecture.md's table (`cli`, `reporting`, ...)."""
+    rows = re.findall(r"^\| (\d+) \| `([\w.]+?)/?` \|", ARCHITECTURE.read_text(), flags=re.M)
+    return {wing.removesuffix(".py"): int(floor) for floor, wing in rows}
+
+
+def _wing(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
 def test_no_import_cycles_lazy_imports_included():
     assert _cycle(_graph()) is None, " -> ".join(_cycle(_graph()) or [])
 
 
+def test_the_documented_wings_are_the_package():
+    """Every folder and module at the top of hf_spam has a row in docs/architecture.md, and
+    every row names one."""
+    actual = {
+        p.stem if p.is_file() else p.name
+        for p in PACKAGE.iterdir()
+        if (p.suffix == ".py" and p.name != "__init__.py") or (p / "__init__.py").is_file()
+    }
+    assert set(documented_floors()) == actual
+
+
+def test_dependencies_point_down_the_documented_floors():
+    """A module imports its own wing or a wing on a lower floor, never beside or above it."""
+    floors = documented_floors()
+    wrong = [
+        f"{module} -> {dep}"
+        for module, deps in _graph().items()
+        if module != "hf_spam"
+        for dep in deps
+        if _wing(dep) != _wing(module) and floors.get(_wing(dep), 0) >= floors[_wing(module)]
+    ]
+    assert not wrong, wrong
+
+
 def test_modeling_travels_alone():
-    """modeling.py goes to the Hub for trust_remote_code: it imports only .configuration."""
-    assert _imports(PACKAGE / "modeling.py") == {"hf_spam.configuration"}
+    """modeling.py goes to the Hub for trust_remote_code: it imports only its configuration."""
+    assert _imports(PACKAGE / "model" / "modeling.py") == {"hf_spam.model.configuration"}
+    assert _imports(PACKAGE / "model" / "configuration.py") == set()
 
 
-def test_bottom_layer_and_one_way_dependencies():
+def test_a_push_needs_no_data_or_inference():
     graph = _graph()
-    bottom = {"hf_spam.errors", "hf_spam.constants", "hf_spam.files", "hf_spam.hardware"}
-    for module in bottom:
-        assert graph[module] <= bottom, (module, graph[module] - bottom)
-    # The library never imports the command line; the model never imports what loads it.
-    for module, deps in graph.items():
-        if not module.startswith("hf_spam.cli") and module != "hf_spam":
-            assert not any(d.startswith("hf_spam.cli") for d in deps), module
-    assert "hf_spam.weights" not in graph["hf_spam.modeling"]
-    assert not any(d.startswith("hf_spam.data") for d in graph["hf_spam.sharing"])
-    assert not any(d.startswith("hf_spam.data") for d in graph["hf_spam.inference"])
+    for module in ("hf_spam.hub.sharing", "hf_spam.inference.load"):
+        assert not any(d.startswith("hf_spam.data") for d in graph[module]), module
+
+
+def test_no_module_imports_private_names_of_another():
+    """`from .x import _name` across modules: a private name is its module's own."""
+    taken = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (
+                node.level or "hf_spam" in (node.module or "")
+            ):
+                taken += [f"{_module_name(path)}: {a.name}" for a in node.names if a.name[0] == "_"]
+    assert not taken, taken
 
 
 def test_no_module_is_too_long_to_read_in_one_sitting():

@@ -81,7 +81,7 @@ class ConvertArguments:
 
 def run(argv: list[str]) -> int:
     from .. import GPTForCausalLM, GPTForSequenceClassification
-    from ..weights import checkpoint_folder, has_classification_head, load_openai_gpt2
+    from ..model.weights import checkpoint_folder, has_classification_head, load_openai_gpt2
 
     (args,) = parser_for("convert", (ConvertArguments,), __doc__.split("\n")[0]).parse(argv)
     heads = {"causal_lm": GPTForCausalLM, "classification": GPTForSequenceClassification}

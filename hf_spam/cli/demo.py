@@ -9,12 +9,12 @@ The model is loaded (and every problem reported as one line) before any server s
 from __future__ import annotations
 
 from ..errors import UsageError
-from ..inference import InferenceArguments
+from ..inference.load import InferenceArguments
 from .arguments import parser_for
 
 
 def run(argv: list[str]) -> int:
-    from ..demo import DemoArguments, check_host, launch, prepare_app
+    from ..demo.app import DemoArguments, check_host, launch, prepare_app
 
     parser = parser_for("demo", (DemoArguments, InferenceArguments), __doc__.split("\n")[0])
     args, inference_args = parser.parse(argv)

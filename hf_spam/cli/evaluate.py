@@ -18,14 +18,14 @@ from dataclasses import asdict, dataclass, field
 
 from ..data import DataArguments
 from ..errors import UsageError
-from ..evaluation import (
+from ..evaluation.report import (
     EVAL_SPLITS,
     evaluate_models,
     format_evaluation_summary,
     write_evaluation_report,
 )
 from ..files import atomic_output_dir, check_output_dir
-from ..inference import InferenceArguments
+from ..inference.load import InferenceArguments
 from .arguments import parser_for
 
 

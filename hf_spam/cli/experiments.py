@@ -11,14 +11,14 @@ each row's training run. Writes experiments.md, experiments.json and experiments
 
 from __future__ import annotations
 
-from ..experiments import ExperimentArguments, run_experiments, write_experiment_reports
+from ..experiments.grid import ExperimentArguments, run_experiments, write_experiment_reports
 from .arguments import parser_for
 
 
 def run(argv: list[str]) -> int:
     from ..data import DataArguments
-    from ..model_arguments import ModelArguments
-    from ..training_args import SpamTrainingArguments
+    from ..training.arguments import SpamTrainingArguments
+    from ..training.model_arguments import ModelArguments
 
     own = parser_for("experiments", (ExperimentArguments,), __doc__.split("\n")[0])
     (args,), train_flags = own.parse_known(argv)

@@ -9,7 +9,7 @@ Texts come from the arguments, else from --input (CSV/TSV column --text_column, 
 --text_column, any other file one text per line, `-` for stdin), else one per line on stdin.
 Prints a table (label, score, text) or writes --output as JSON lines or CSV, by its extension.
 
-Texts take the bulk path (`hf_spam.bulk`): read lazily, tokenized and run in length-sorted
+Texts take the bulk path (`hf_spam.inference.bulk`): read lazily, tokenized and run in length-sorted
 batches of --batch_size, --window_size texts at a time, predictions written as they come, so a
 file of millions of lines runs in constant memory. `--use_pipeline` sends them through
 `pipeline()` text by text instead (the same results, slower; for comparison).
@@ -22,10 +22,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..bulk import DEFAULT_WINDOW_SIZE, check_window_size, classify_bulk
 from ..errors import DataError, OutputExistsError, UsageError
-from ..inference import InferenceArguments, Prediction, classify, load_classifier, one_line
-from ..prediction_files import PREDICTION_FORMATS, iter_texts, write_predictions
+from ..inference.bulk import DEFAULT_WINDOW_SIZE, check_window_size, classify_bulk
+from ..inference.files import PREDICTION_FORMATS, iter_texts, write_predictions
+from ..inference.load import InferenceArguments, Prediction, classify, load_classifier, one_line
 from ..reporting import format_table
 from .arguments import ArgumentParser, parser_for
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import check_output_dir
-from ..sharing import DEFAULT_COMMIT_MESSAGE, format_push_result, push_model_folder
+from ..hub.sharing import DEFAULT_COMMIT_MESSAGE, format_push_result, push_model_folder
 from .arguments import parser_for
 
 
@@ -69,7 +69,7 @@ def run(argv: list[str]) -> int:
     out = Path(args.output_dir) if args.output_dir else None
     space_dir = out.with_name(f"{out.name}-space") if out and args.space else None
     if args.space:  # before the model goes up: a bad Space id or folder must not leave half a push
-        from ..space import check_space_id
+        from ..hub.space import check_space_id
 
         check_space_id(args.space)
         if space_dir:
@@ -87,7 +87,7 @@ def run(argv: list[str]) -> int:
     )
     print(format_push_result(result))
     if args.space:
-        from ..space import format_space_result, push_space
+        from ..hub.space import format_space_result, push_space
 
         try:
             space = push_space(

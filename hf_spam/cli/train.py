@@ -15,7 +15,7 @@ import logging
 import sys
 
 from ..data import DataArguments
-from ..training import ModelArguments, SpamTrainingArguments, format_summary, train
+from ..training.run import ModelArguments, SpamTrainingArguments, format_summary, train
 from .arguments import parser_for
 
 

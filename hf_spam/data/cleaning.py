@@ -42,7 +42,7 @@ class LoadedSource:
         return self.splits["train"].is_sms
 
 
-def _column(dataset: Dataset, name: str) -> pa.ChunkedArray:
+def arrow_column(dataset: Dataset, name: str) -> pa.ChunkedArray:
     """A column as Arrow, honouring any indices mapping."""
     column = dataset.with_format("arrow")[name]
     return column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
@@ -87,7 +87,7 @@ def _map_labels_batch(batch: dict[str, list], value_to_id: dict[Any, int]) -> di
 def _encode_labels(split: Split, names: tuple[str, ...]) -> Dataset:
     """Check every label is present and one of `names`, then store ids as a `ClassLabel`."""
     dataset, feature = split.dataset, split.dataset.features["label"]
-    labels = _column(dataset, "label")
+    labels = arrow_column(dataset, "label")
     if isinstance(feature, ClassLabel):
         missing = _mask(pc.less(labels, 0))  # -1: unlabelled (e.g. a Hub test split)
     elif pa.types.is_string(labels.type) or pa.types.is_large_string(labels.type):
@@ -117,9 +117,9 @@ def _encode_labels(split: Split, names: tuple[str, ...]) -> Dataset:
     )
 
 
-def _drop_empty_texts(dataset: Dataset, split: Split, policy: str) -> tuple[Dataset, int]:
+def drop_empty_texts(dataset: Dataset, split: Split, policy: str) -> tuple[Dataset, int]:
     """Missing or whitespace-only texts: drop them (returning how many) or refuse."""
-    texts = _column(dataset, "text")
+    texts = arrow_column(dataset, "text")
     blank = _mask(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0))
     if not blank.any():
         return dataset, 0
@@ -148,11 +148,11 @@ def clean_source(args: DataArguments) -> LoadedSource:
     for name in (split for split in SPLITS if split in splits):
         rows_read[name] = len(splits[name].dataset)
         dataset = _encode_labels(splits[name], names)
-        cleaned[name], empty_dropped[name] = _drop_empty_texts(
+        cleaned[name], empty_dropped[name] = drop_empty_texts(
             dataset, splits[name], args.empty_text
         )
     train = splits["train"]
-    counts = np.bincount(_column(cleaned["train"], "label").to_numpy(), minlength=len(names))
+    counts = np.bincount(arrow_column(cleaned["train"], "label").to_numpy(), minlength=len(names))
     present = [names[i] for i in np.flatnonzero(counts)]
     if len(present) < 2:
         found = f"only class {present[0]!r}" if present else "no rows"

@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase
 from ..errors import UsageError
 from ..files import atomic_output_dir, check_output_dir, writing
 from .arguments import DataArguments
-from .cleaning import _column
+from .cleaning import arrow_column
 from .report import DataReport
 from .splits import cross_split_duplicates, load_splits
 from .tokenization import count_tokens, get_tokenizer, tokenize
@@ -77,7 +77,7 @@ def _length_stats(lengths: np.ndarray) -> dict[str, float]:
 
 
 def _class_counts(dataset: Dataset, id2label: Mapping[int, str]) -> dict[str, int]:
-    counts = np.bincount(_column(dataset, "label").to_numpy(), minlength=len(id2label))
+    counts = np.bincount(arrow_column(dataset, "label").to_numpy(), minlength=len(id2label))
     return {id2label[i]: int(n) for i, n in enumerate(counts)}
 
 

@@ -30,7 +30,7 @@ from transformers.utils import logging
 from ..constants import SPLITS
 from ..errors import DataError, UsageError
 from .arguments import BOOK_FRACTIONS, DataArguments
-from .cleaning import LoadedSource, _column, _drop_empty_texts, clean_source
+from .cleaning import LoadedSource, arrow_column, clean_source, drop_empty_texts
 from .sources import SMS_LABELS, Split, is_sms_source, read_book_sms_frame
 
 logger = logging.get_logger(__name__)
@@ -146,8 +146,8 @@ def _book_sms(
         features=features,
     )
     split = Split(pool, origin, "row", "Text", "Label")
-    pool, _ = _drop_empty_texts(pool, split, args.empty_text)
-    labels = np.array([names[i] for i in _column(pool, "label").to_numpy()])
+    pool, _ = drop_empty_texts(pool, split, args.empty_text)
+    labels = np.array([names[i] for i in arrow_column(pool, "label").to_numpy()])
     ham, spam = np.flatnonzero(labels == "ham"), np.flatnonzero(labels == "spam")
     balanced = np.concatenate([ham[_pandas_sample(len(ham), len(spam), args.split_seed)], spam])
     order = balanced[_pandas_sample(len(balanced), len(balanced), args.split_seed)]
@@ -167,8 +167,8 @@ def _book_imdb(loaded: LoadedSource, args: DataArguments) -> tuple[DatasetDict, 
 
 def _dedupe(pool: Dataset, kept: Sequence[Dataset]) -> tuple[Dataset, int]:
     """Drop repeated texts (keeping the first) and texts already in a kept validation/test split."""
-    texts = _column(pool, "text").to_pandas()
-    elsewhere = {text for other in kept for text in _column(other, "text").to_pylist()}
+    texts = arrow_column(pool, "text").to_pandas()
+    elsewhere = {text for other in kept for text in arrow_column(other, "text").to_pylist()}
     drop = (texts.duplicated() | texts.isin(elsewhere)).to_numpy()
     return pool.select(np.flatnonzero(~drop)), int(drop.sum())
 
@@ -181,7 +181,7 @@ def _clean_split(loaded: LoadedSource, args: DataArguments) -> tuple[DatasetDict
     if args.dedupe:
         pool, dropped = _dedupe(pool, list(given.values()))
     rng = np.random.default_rng(args.split_seed)
-    labels = _column(pool, "label").to_numpy()
+    labels = arrow_column(pool, "label").to_numpy()
     if args.balance:
         counts = np.bincount(labels, minlength=len(loaded.label2id))
         if counts.min() == 0:
@@ -239,9 +239,9 @@ def cross_split_duplicates(dataset: DatasetDict) -> dict[str, int]:
     """How many texts of a later split also occur in an earlier one (possible leakage)."""
     result = {}
     for later, earlier in (("validation", "train"), ("test", "train"), ("test", "validation")):
-        seen = set(_column(dataset[earlier], "text").to_pylist())
+        seen = set(arrow_column(dataset[earlier], "text").to_pylist())
         result[f"{later} in {earlier}"] = int(
-            _column(dataset[later], "text").to_pandas().isin(seen).sum()
+            arrow_column(dataset[later], "text").to_pandas().isin(seen).sum()
         )
     return result
 

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from ..errors import DataError
 from ..files import write_json
-from ..modeling import length_buckets
+from ..model.modeling import length_buckets
 from .store import (
     FLOAT32_BYTES,
     INDEX_FILE,
@@ -39,10 +39,10 @@ from .store import (
     STORE_VERSION,
     ScannedData,
     TrunkFeatureStore,
-    _trunk,
     default_store_root,
     scan_dataset,
     trunk_fingerprint,
+    trunk_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def _compute_shards(
 ) -> np.ndarray:
     """Run the trunk over `buckets` (rows of `scanned`), hand the states to `writer`; returns
     the trunk passes per row (1 for each row of `buckets`)."""
-    trunk = _trunk(model)
+    trunk = trunk_of(model)
     device = next(trunk.parameters()).device
     columns = [c for c in ("input_ids", "attention_mask") if c in scanned.dataset.column_names]
     data = scanned.dataset.select_columns(columns).with_format(None)
@@ -233,7 +233,7 @@ def _build(model, scanned, start_block, path, tmp, fingerprint, options) -> np.n
     """Every rank: compute its share into `tmp`; rank 0 joins and renames. Passes per row."""
     rank, world = _rank_and_world()
     buckets = length_buckets(scanned.lengths.tolist(), max_tokens=options["batch_tokens"])
-    writer = _ShardWriter(tmp, rank, options["shard_bytes"], _trunk(model).config.emb_dim)
+    writer = _ShardWriter(tmp, rank, options["shard_bytes"], trunk_of(model).config.emb_dim)
     quiet = options["disable_tqdm"] or rank > 0
     computed = _compute_shards(model, scanned, buckets[rank::world], start_block, writer, quiet)
     write_json(tmp / f"rank{rank:03d}.json", {"shards": writer.names})
@@ -242,7 +242,7 @@ def _build(model, scanned, start_block, path, tmp, fingerprint, options) -> np.n
     outcome = None
     if rank == 0:
         meta = {"version": STORE_VERSION, "fingerprint": fingerprint, "start_block": start_block,
-                "emb_dim": _trunk(model).config.emb_dim, "dtype": "float32", "processes": world,
+                "emb_dim": trunk_of(model).config.emb_dim, "dtype": "float32", "processes": world,
                 "num_examples": len(scanned.lengths), "num_tokens": scanned.num_tokens}  # fmt: skip
         try:
             _finalize(tmp, scanned, world, meta)
@@ -280,7 +280,7 @@ def open_trunk_store(
     fingerprint = trunk_fingerprint(model, start_block, scanned.digest)
     path = Path(cache_dir).expanduser() if cache_dir else default_store_root()
     path = path / fingerprint
-    emb_dim, n_tokens = _trunk(model).config.emb_dim, scanned.num_tokens
+    emb_dim, n_tokens = trunk_of(model).config.emb_dim, scanned.num_tokens
     needed = n_tokens * emb_dim * FLOAT32_BYTES
     plan = _plan(path, fingerprint, needed + 32 * len(scanned.lengths)) if rank == 0 else None
     plan = _from_rank0(plan, world)

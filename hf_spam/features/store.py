@@ -30,7 +30,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file as load_numpy
 
 from ..errors import DataError
-from ..modeling import is_right_padded
+from ..model.modeling import is_right_padded
 
 STORE_VERSION = 1
 STORE_FILE = "store.json"  # written last: a folder without it is not a store
@@ -107,14 +107,14 @@ def scan_dataset(dataset: Any, batch_size: int = 4096) -> ScannedData:
                        digest.hexdigest())  # fmt: skip
 
 
-def _trunk(model: torch.nn.Module) -> torch.nn.Module:
+def trunk_of(model: torch.nn.Module) -> torch.nn.Module:
     """The `GPTModel` of a classifier (or the model itself)."""
     return getattr(model, "gpt", model)
 
 
 def trunk_fingerprint(model: torch.nn.Module, start_block: int, data_digest: str) -> str:
     """Hash of everything the features depend on; the store's folder name."""
-    trunk = _trunk(model)
+    trunk = trunk_of(model)
     frozen = ("tok_emb.", "pos_emb.", *(f"trf_blocks.{i}." for i in range(start_block)))
     digest = hashlib.blake2b(digest_size=16)
     for name, tensor in sorted(trunk.state_dict().items()):

@@ -1,0 +1,435 @@
+"""The scale benchmark (issue 11): the trunk feature store at IMDb-like sizes, one table.
+
+A model of GPT-2's width (emb_dim 768, 12 heads) with 2 blocks and random weights, trained with
+`--trainable_layers last_block` by `hf_spam.training.run.train`, so the frozen trunk is the
+embeddings + block 0 and the store holds its float32 output: tokens x 768 x 4 bytes. The texts
+are synthetic token rows of IMDb-like lengths (log-normal, mean ~300 tokens, clipped to [20,
+1024]), split 70/10/20 as the book's IMDb split (35k/5k/10k). Each size runs in its own process
+(peak resident memory is that process's `ru_maxrss`), then a second process with the same
+fingerprint, which must compute nothing. Finally a `torchrun --nproc_per_node 2` run at one size
+builds a fresh store across both ranks; it must compute each example's trunk exactly once over
+both ranks and all epochs, and end with the weights and metrics of a one-process run with the
+same global batch (per-device batch halved, one seeded random order, as README's torchrun
+section says).
+
+Trunk computations are counted twice, independently: by the store (`computed_per_example`) and
+by a forward hook on block 0 counting the rows it runs (the build, and any epoch or evaluation
+that missed the store).
+
+    hf-spam benchmark --scale            # 1k, 5k, 20k, 50k texts, 2 epochs (~80 min on 2 cores)
+    hf-spam benchmark --scale --sizes 1000,5000   # ~9 min on an idle 2-core EPYC
+    hf-spam benchmark --scale --quick    # 50 and 200 texts, 1 epoch, < 3 min
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import UsageError
+
+VOCAB = 50257
+SPLIT_FRACTIONS = {"train": 0.7, "validation": 0.1, "test": 0.2}  # the book's IMDb 35k/5k/10k
+LENGTH_SIGMA = 0.8  # log-normal spread: IMDb reviews' median is well below their mean
+MIN_TOKENS, MAX_TOKENS = 20, 1024
+FLOAT32_BYTES = 4
+SAME_ORDER = ["--train_sampling_strategy", "random"]  # 1 x 8 == 2 x 4 only with one random order
+GLOBAL_BATCH = 8  # and whole global batches: accelerate fills a short last batch on 2 ranks
+# with examples from the start, one process takes it short (so the torchrun data is cut to it)
+WEIGHT_ATOL = 1e-4  # all-reduce averages two half-batch means: float sums in another order
+
+
+@dataclass
+class ScaleArguments:
+    """The data sizes and runs of the scale benchmark."""
+
+    _argument_group_name = "scale benchmark"
+
+    sizes: str = field(
+        default="1000,5000,20000,50000", metadata={"help": "Comma-separated numbers of texts."}
+    )
+    epochs: int = field(default=2, metadata={"help": "Training epochs per size."})
+    torchrun_size: int = field(
+        default=1000, metadata={"help": "Texts of the 2-process run (0: skip it)."}
+    )
+    mean_tokens: int = field(default=300, metadata={"help": "Mean text length in tokens."})
+    emb_dim: int = field(default=768, metadata={"help": "Model width (GPT-2: 768)."})
+    n_heads: int = field(default=12, metadata={"help": "Attention heads (GPT-2: 12)."})
+    trunk_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where the stores go (default: a temporary folder on /tmp or the "
+                  "current directory, whichever has more free space)."},
+    )  # fmt: skip
+    quick: bool = field(default=False, metadata={"help": "50 and 200 texts, 1 epoch, < 3 min."})
+    output_json: str | None = field(default=None, metadata={"help": "Also write rows as JSON."})
+    # Internal: one run in this process (the driver starts these).
+    run_data: str | None = field(default=None, metadata={"help": "(internal) data folder."})
+    run_output: str | None = field(default=None, metadata={"help": "(internal) result folder."})
+    run_cache: str | None = field(default=None, metadata={"help": "(internal) store folder."})
+    run_extra: str = field(default="", metadata={"help": "(internal) extra train flags."})
+
+    def __post_init__(self) -> None:
+        if self.quick:
+            self.sizes = "50,200" if self.sizes == ScaleArguments.sizes else self.sizes
+            self.epochs = 1
+            self.torchrun_size = min(self.torchrun_size, 50)
+        parts = [s.strip() for s in self.sizes.split(",") if s.strip()]
+        if not parts or not all(part.isdigit() and int(part) > 0 for part in parts):
+            raise UsageError(
+                f"--sizes {self.sizes}: expected positive numbers of texts, e.g. 1000,5000"
+            )
+
+    @property
+    def size_list(self) -> list[int]:
+        return [int(s) for s in self.sizes.split(",") if s.strip()]
+
+
+# ------------------------------------------------------------------------------------------------
+# Synthetic data
+# ------------------------------------------------------------------------------------------------
+
+
+def synthetic_lengths(n: int, mean_tokens: int, seed: int = 123) -> np.ndarray:
+    """Log-normal lengths with mean ~`mean_tokens`, clipped to [20, 1024] (IMDb-like)."""
+    rng = np.random.default_rng(seed)
+    mu = np.log(mean_tokens) - LENGTH_SIGMA**2 / 2  # E[lognormal] = exp(mu + sigma^2 / 2)
+    lengths = rng.lognormal(mu, LENGTH_SIGMA, n).round().astype(np.int64)
+    return lengths.clip(min(MIN_TOKENS, mean_tokens), MAX_TOKENS)
+
+
+def synthetic_dataset(n: int, mean_tokens: int, seed: int = 123) -> Any:
+    """A `DatasetDict` of random token rows (70/10/20), labels learnable from the first token."""
+    from datasets import Dataset, DatasetDict
+
+    rng = np.random.default_rng(seed + 1)
+    lengths = synthetic_lengths(n, mean_tokens, seed)
+    bounds = np.cumsum([0] + [round(n * f) for f in SPLIT_FRACTIONS.values()])
+    bounds[-1] = n
+    splits = {}
+    for split, first, last in zip(SPLIT_FRACTIONS, bounds[:-1], bounds[1:], strict=True):
+
+        def rows(first=first, last=last):
+            for length in lengths[first:last]:
+                ids = rng.integers(0, VOCAB - 1, int(length))
+                yield {"input_ids": ids.tolist(), "attention_mask": [1] * int(length),
+                       "label": int(ids[0] % 2)}  # fmt: skip
+
+        splits[split] = Dataset.from_generator(rows, keep_in_memory=True)
+    return DatasetDict(splits)
+
+
+def save_synthetic(folder: Path, n: int, mean_tokens: int, train_multiple: int = 1) -> Path:
+    """Write the data once; every run memory-maps it (`load_from_disk`), as a cached dataset.
+    `train_multiple`: cut the training split to whole batches of that size."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    data = synthetic_dataset(n, mean_tokens)
+    data["train"] = data["train"].select(
+        range(len(data["train"]) // train_multiple * train_multiple)
+    )
+    data.save_to_disk(str(folder))
+    return folder
+
+
+def prepared_data(folder: str | os.PathLike) -> Any:
+    """`PreparedData` over the saved synthetic splits, as `prepare_data` would describe them."""
+    from datasets import load_from_disk
+
+    from ..data import PreparedData
+    from ..data.report import DataReport
+    from ..data.tokenization import GPT2_PAD_TOKEN_ID
+
+    dataset = load_from_disk(str(folder))
+    labels = {"negative": 0, "positive": 1}
+    lengths = {s: np.array([len(r) for r in d["input_ids"]]) for s, d in dataset.items()}
+    report = DataReport(
+        source=f"synthetic ({folder})", label_names=list(labels),
+        rows_read={s: len(d) for s, d in dataset.items()},
+        empty_dropped={s: 0 for s in dataset}, duplicates_dropped=0, balanced=False,
+        class_counts={s: {} for s in dataset},
+        token_lengths={s: {"min": int(n.min()), "median": float(np.median(n)), "max": int(n.max())}
+                       for s, n in lengths.items()},
+        truncated={s: 0 for s in dataset}, padding="dynamic", max_length=MAX_TOKENS,
+        pad_token_id=GPT2_PAD_TOKEN_ID, cross_split_duplicates={},
+    )  # fmt: skip
+    return PreparedData(dataset, labels, {v: k for k, v in labels.items()}, GPT2_PAD_TOKEN_ID,
+                        MAX_TOKENS, "dynamic", report)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------
+# One run (in its own process)
+# ------------------------------------------------------------------------------------------------
+
+
+def train_argv(
+    args: ScaleArguments, output_dir: str, cache_dir: str, extra: list[str]
+) -> list[str]:
+    overrides = f"n_layers=2,emb_dim={args.emb_dim},n_heads={args.n_heads}"
+    return [
+        "--model_name_or_path", "openai-community/gpt2", "--init", "random",
+        "--config_overrides", overrides, "--trainable_layers", "last_block",
+        "--output_dir", output_dir, "--overwrite_output_dir", "true",
+        "--num_train_epochs", str(args.epochs), "--eval_strategy", "no",
+        "--save_strategy", "no", "--eval_on_train", "false", "--disable_tqdm", "true",
+        "--logging_strategy", "no", "--report_to", "none", "--trunk_cache_dir", cache_dir,
+        *extra,
+    ]  # fmt: skip
+
+
+@dataclass
+class RunRecord:
+    """What one process measured."""
+
+    rank: int = 0
+    world_size: int = 1
+    examples: int = 0
+    tokens: int = 0
+    store_bytes: int = 0
+    trunk_seconds: float = 0.0
+    epoch_seconds: list[float] = field(default_factory=list)
+    computed_per_example: list[int] = field(default_factory=list)  # store order (example ids)
+    block0_rows: int = 0  # rows block 0 ran in this process (hook)
+    store_used: bool = False
+    peak_rss_mb: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def run_one(args: ScaleArguments) -> RunRecord:
+    """Train once on `args.run_data` with the store under `args.run_cache`; measure it."""
+    from transformers import HfArgumentParser, TrainerCallback
+
+    from ..data import DataArguments
+    from ..training import run as training
+
+    record = RunRecord()
+
+    class Measure(TrainerCallback):
+        """Times each epoch, and counts the rows block 0 runs: a second count of trunk passes
+        beside the store's (the hook is in place before the store is built)."""
+
+        def on_init_end(self, args, state, control, model=None, **kwargs):
+            def count(module, inputs, output):
+                rows = (output[0] if isinstance(output, tuple) else output).shape[0]
+                record.block0_rows += rows
+
+            model.gpt.trf_blocks[0].register_forward_hook(count)
+
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            record.epoch_seconds.append(time.perf_counter() - self.started)
+
+    argv = train_argv(args, args.run_output, args.run_cache, args.run_extra.split())
+    parser = HfArgumentParser(
+        (training.ModelArguments, DataArguments, training.SpamTrainingArguments)
+    )
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    prepared = prepared_data(args.run_data)
+    result = training.train(
+        model_args, data_args, training_args, callbacks=[Measure()], prepared=prepared
+    )
+    store, record.trunk_seconds = result.trunk_store, result.trunk_seconds
+    if store is not None:
+        record.store_used = True
+        record.examples, record.tokens = len(store), int(store.meta["num_tokens"])
+        record.store_bytes = store.nbytes_on_disk()
+        record.computed_per_example = store.computed_per_example.tolist()
+    record.rank, record.world_size = training_args.process_index, training_args.world_size
+    record.metrics = {k: float(v) for k, v in result.metrics.items()
+                      if k.endswith(("_loss", "_accuracy")) and v is not None}  # fmt: skip
+    record.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return record
+
+
+# ------------------------------------------------------------------------------------------------
+# Driver: each run in its own process
+# ------------------------------------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+
+
+def spawn_run(
+    args: ScaleArguments, data: Path, output: Path, cache: Path, extra: list[str], nproc: int = 1
+) -> list[RunRecord]:
+    """One training run in fresh process(es); the records of every rank."""
+    launcher = [sys.executable]
+    if nproc > 1:
+        launcher += ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc)]
+        extra = [*extra, "--ddp_backend", "gloo"]
+    own = ["--sizes", args.sizes, "--epochs", str(args.epochs), "--emb_dim", str(args.emb_dim),
+           "--n_heads", str(args.n_heads), "--run_data", str(data), "--run_output", str(output),
+           "--run_cache", str(cache), f"--run_extra={' '.join(extra)}"]  # fmt: skip
+    cmd = [*launcher, "-m", "hf_spam.benchmarks.scale", *own]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    files = sorted(output.glob("scale-record-rank*.json"))
+    return [RunRecord(**json.loads(p.read_text())) for p in files]
+
+
+def store_root(requested: str | None) -> Path:
+    """The requested folder, else a temporary one where the most disk space is free."""
+    if requested:
+        return Path(requested).expanduser()
+    candidates = [Path(tempfile.gettempdir()), Path.cwd()]
+    best = max(candidates, key=lambda p: shutil.disk_usage(p).free)
+    return Path(tempfile.mkdtemp(prefix="hf_spam-scale-", dir=best))
+
+
+def size_row(n: int, first: RunRecord, second: RunRecord) -> dict[str, Any]:
+    later = first.epoch_seconds[1:] or first.epoch_seconds  # the first epoch carries warm-up
+    per_example = np.asarray(first.computed_per_example) if first.store_used else None
+    return {
+        "texts": n,
+        "tokens": first.tokens,
+        "peak RSS MB": round(first.peak_rss_mb),
+        "store GB": f"{first.store_bytes / 1e9:.2f}" if first.store_used else "off",
+        "trunk pass s": f"{first.trunk_seconds:.1f}",
+        "s/epoch": f"{np.mean(later):.1f}" if later else "",
+        "trunk/example": _per_example(per_example, first.block0_rows, n),
+        "2nd run trunk/example": _per_example(
+            np.asarray(second.computed_per_example) if second.store_used else None,
+            second.block0_rows, n,
+        ),
+    }  # fmt: skip
+
+
+def _per_example(store_counts: np.ndarray | None, block0_rows: int, n: int) -> str:
+    """'1' (store, every example once) or the range, and the hook's rows per example."""
+    hook = block0_rows / n if n else 0.0
+    if store_counts is None or not len(store_counts):
+        return f"store off; hook {hook:g}"
+    lo, hi = int(store_counts.min()), int(store_counts.max())
+    counts = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    return f"{counts} (hook {hook:g})"
+
+
+def torchrun_check(two: list[RunRecord], one: RunRecord, weights: tuple[Any, Any]) -> dict:
+    """Across both ranks: trunk passes per example (store and hook), and equality with `one`:
+    the final weights and accuracies. The losses are shown, not judged: the 2-process run's
+    evaluation losses are Trainer's distributed evaluation, which differs from evaluating the
+    same weights in one process (weights equal to 2e-7 gave losses 4e-3 apart; see README)."""
+    per_example = np.sum([r.computed_per_example for r in two], axis=0)
+    hook_rows = sum(r.block0_rows for r in two)
+    a, b = weights
+    max_weight_diff = max(float((a[k] - b[k]).abs().max()) for k in a)
+    # Final-model losses only: `train_running_loss` is each process's own running average.
+    losses = [k for k in one.metrics if k.endswith("_loss") and k != "train_running_loss"]
+    loss_diff = max(abs(one.metrics[k] - two[0].metrics[k]) for k in losses)
+    acc_equal = all(one.metrics[k] == two[0].metrics[k] for k in one.metrics if "accuracy" in k)
+    return {
+        "ranks": len(two),
+        "trunk/example over ranks": f"{int(per_example.min())}-{int(per_example.max())}",
+        "exactly once": bool((per_example == 1).all()) and hook_rows == len(per_example),
+        "hook rows / examples": f"{hook_rows} / {len(per_example)}",
+        "max |weight diff|": f"{max_weight_diff:.2e}",
+        "accuracies equal": acc_equal,
+        "max |eval loss diff|": f"{loss_diff:.2e}",
+        "equal to 1 process": max_weight_diff <= WEIGHT_ATOL and acc_equal,
+    }
+
+
+def run_scale(args: ScaleArguments, root: Path) -> tuple[list[dict], dict | None]:
+    """Every size (a run + a second run on the same store), then the 2-process check."""
+    from safetensors.torch import load_file
+
+    rows = []
+    for n in args.size_list:
+        print(f"scale: {n} texts ...", file=sys.stderr, flush=True)
+        data = save_synthetic(root / f"data-{n}", n, args.mean_tokens)
+        cache = root / f"stores-{n}"
+        first = spawn_run(args, data, root / f"run-{n}", cache, [])[0]
+        second = spawn_run(args, data, root / f"run-{n}-again", cache, ["--max_steps", "1"])[0]
+        rows.append(size_row(n, first, second))
+        shutil.rmtree(cache, ignore_errors=True)  # the next size needs the space
+    check = None
+    if args.torchrun_size:
+        n = args.torchrun_size
+        print(f"scale: torchrun, {n} texts ...", file=sys.stderr, flush=True)
+        data = save_synthetic(root / f"data-torchrun-{n}", n, args.mean_tokens, GLOBAL_BATCH)
+        one = spawn_run(args, data, root / "one", root / "stores-one", SAME_ORDER)[0]
+        two = spawn_run(args, data, root / "two", root / "stores-two",
+                        [*SAME_ORDER, "--per_device_train_batch_size", "4"], nproc=2)  # fmt: skip
+        weights = (load_file(root / "one" / "model.safetensors"),
+                   load_file(root / "two" / "model.safetensors"))  # fmt: skip
+        check = {"texts": n, **torchrun_check(two, one, weights)}
+    return rows, check
+
+
+def targets(rows: list[dict], check: dict | None) -> list[str]:
+    """The issue's targets, each with the figures and met / not met."""
+    lines = []
+    if len(rows) > 1:
+        small, large = rows[0], rows[-1]
+        rss = large["peak RSS MB"] / small["peak RSS MB"]
+        lines.append(f"peak RSS {large['texts']} / {small['texts']} texts: {rss:.2f}x "
+                     f"(target <= 1.5x): {'met' if rss <= 1.5 else 'NOT met'}")  # fmt: skip
+        if small["s/epoch"] and large["s/epoch"]:
+            ratio = float(large["s/epoch"]) / float(small["s/epoch"])
+            ideal = large["texts"] / small["texts"]
+            ok = abs(ratio / ideal - 1) <= 0.2
+            lines.append(f"s/epoch {large['texts']} / {small['texts']} texts: {ratio:.1f}x "
+                         f"(linear: {ideal:.0f}x +- 20%): {'met' if ok else 'NOT met'}")  # fmt: skip
+    once = all(r["trunk/example"].startswith("1 ") for r in rows)
+    again = all(r["2nd run trunk/example"].startswith("0 ") for r in rows)
+    lines.append(f"1 trunk pass per example per size: {'met' if once else 'NOT met'}; "
+                 f"0 on the second run: {'met' if again else 'NOT met'}")  # fmt: skip
+    if check:
+        lines.append(f"torchrun x2: exactly once across ranks: "
+                     f"{'met' if check['exactly once'] else 'NOT met'}; equal to 1 process: "
+                     f"{'met' if check['equal to 1 process'] else 'NOT met'}")  # fmt: skip
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    import torch
+    from transformers import HfArgumentParser
+
+    from ..hardware import cpu_name
+    from ..reporting import format_table
+
+    (args,) = HfArgumentParser(ScaleArguments).parse_args_into_dataclasses(args=argv)
+    if args.run_data:  # one run (a rank of it under torchrun)
+        record = run_one(args)
+        out = Path(args.run_output) / f"scale-record-rank{record.rank}.json"
+        out.write_text(json.dumps(asdict(record)))
+        return
+    root = store_root(args.trunk_cache_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    free = shutil.disk_usage(root).free / 1e9
+    try:
+        rows, check = run_scale(args, root)
+    finally:
+        if not args.trunk_cache_dir:
+            shutil.rmtree(root, ignore_errors=True)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{cpu_name()} ({os.cpu_count()} CPUs, load average {load}), torch {torch.__version__}"
+          f", {torch.get_num_threads()} threads; stores in {root} ({free:.0f} GB free); "
+          f"width {args.emb_dim}, 2 blocks, last_block trainable, mean {args.mean_tokens} tokens"
+          f", {args.epochs} epoch(s); {time.perf_counter() - started:.0f} s in all")  # fmt: skip
+    print(format_table(rows))
+    if check:
+        print(format_table([check]))
+    print("\n".join(targets(rows, check)))
+    if args.output_json:
+        Path(args.output_json).write_text(json.dumps({"sizes": rows, "torchrun": check}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The arguments of a training run: `TrainingArguments` with the book's defaults, the model's
+flags (`model_arguments`) and the data's, and every check of them together that can fail before
+any data or weights are loaded.
+
+`HfArgumentParser` runs the dataclasses' `__post_init__` while parsing, so a bad value fails there
+as one `UsageError` line naming the flag; `validate_arguments` checks the combinations again just
+before a run (arguments may have been changed since they were parsed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import HfArgumentParser, TrainingArguments
+
+from ..data import DataArguments
+from ..files import check_output_dir
+from .model_arguments import (
+    ModelArguments,
+    TrainingSetupError,
+    check_model_arguments,
+    expected_context_length,
+)
+from .outputs import RESUME_LAST, checkpoint_problems
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SpamTrainingArguments(TrainingArguments):
+    """transformers' `TrainingArguments` with the book's defaults; every Trainer flag works."""
+
+    _argument_group_name = "training"
+
+    output_dir: str | None = field(
+        default="runs/hf_spam", metadata={"help": "Where the model, metrics and plots go."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Write into a non-empty --output_dir (otherwise refused)."},
+    )
+    learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate."})
+    weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay."})
+    lr_scheduler_type: str = field(
+        default="constant", metadata={"help": "The book keeps the learning rate constant."}
+    )
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Batch size."})
+    per_device_eval_batch_size: int = field(default=32, metadata={"help": "Evaluation batch size."})
+    num_train_epochs: float = field(default=5.0, metadata={"help": "Epochs."})
+    seed: int = field(default=123, metadata={"help": "Random seed (model head, data order)."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to checkpoint."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept."})
+    logging_steps: float = field(default=10, metadata={"help": "Log the training loss every N."})
+    max_grad_norm: float = field(
+        default=0.0, metadata={"help": "Gradient clipping norm; 0 = none, as in the book."}
+    )
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={
+            "help": "'group_by_length' batches texts of similar length (less padding, faster); "
+            "'book' the book's loop: its DataLoader order, batch for batch (its shuffle replayed "
+            "from --seed), and its gradient accumulation (a short last group's loss divided by "
+            "--gradient_accumulation_steps too); 'random' Trainer's shuffle; 'sequential'.",
+            "choices": ["group_by_length", "book", "random", "sequential", "batch_rebalance"],
+        },
+    )
+    remove_unused_columns: bool = field(
+        default=False,
+        metadata={
+            "help": "Kept False: the collator picks its columns (example ids for the cache)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        # HfArgumentParser runs this while parsing: bad values fail here, as one line each.
+        check_training_arguments(self)
+        # On a machine without an accelerator, say "CPU" for the user: accelerate then sets up a
+        # gloo process group under torchrun (otherwise each process would silently train alone)
+        # and transformers accepts --bf16 (CPU autocast) instead of refusing it.
+        if not torch.accelerator.is_available():
+            self.use_cpu = True
+        super().__post_init__()
+
+
+# ------------------------------------------------------------------------------------------------
+# Checks before any work
+# ------------------------------------------------------------------------------------------------
+
+
+def check_training_arguments(args: TrainingArguments) -> None:
+    """Values `Trainer` would accept and then fail on, or silently train nothing with."""
+    if not args.learning_rate > 0:
+        raise TrainingSetupError(f"--learning_rate must be > 0, got {args.learning_rate}")
+    for flag in ("per_device_train_batch_size", "per_device_eval_batch_size"):
+        if getattr(args, flag) < 1:
+            raise TrainingSetupError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    if args.gradient_accumulation_steps < 1:
+        raise TrainingSetupError(
+            f"--gradient_accumulation_steps must be at least 1, got {args.gradient_accumulation_steps}"
+        )
+    if not (args.num_train_epochs > 0 or args.max_steps > 0):
+        raise TrainingSetupError(
+            f"--num_train_epochs must be > 0 (or --max_steps > 0), got {args.num_train_epochs}: "
+            "the run would train nothing"
+        )
+    resume = args.resume_from_checkpoint
+    if resume and resume not in RESUME_LAST:
+        if not Path(resume).is_dir():
+            raise TrainingSetupError(f"--resume_from_checkpoint {resume}: no such folder")
+        missing = checkpoint_problems(Path(resume))
+        if missing:
+            raise TrainingSetupError(
+                f"--resume_from_checkpoint {resume} is not a complete checkpoint: {missing}"
+            )
+
+
+def validate_arguments(
+    model_args: ModelArguments, data_args: DataArguments, training_args: SpamTrainingArguments
+) -> None:
+    """Fail before any work with a message that says what to change (arguments may have been
+    changed since they were parsed, so everything is checked again)."""
+    check_model_arguments(model_args)
+    check_training_arguments(training_args)
+    if model_args.trainable_layers == "lora" and importlib.util.find_spec("peft") is None:
+        raise TrainingSetupError(
+            "--trainable_layers lora needs peft: pip install 'hf_spam[lora]' (or pip install peft), "
+            "or choose another --trainable_layers"
+        )
+    check_book_knobs(model_args, data_args, training_args)
+    context_length = expected_context_length(model_args)
+    if data_args.max_length is not None and data_args.max_length > context_length:
+        raise TrainingSetupError(
+            f"--max_length {data_args.max_length} is longer than the model's context length "
+            f"({context_length}); lower --max_length or raise context_length"
+        )
+    if training_args.push_to_hub:
+        from ..hub.sharing import check_repo_id, hub_model_id, require_token
+
+        token = require_token(training_args.hub_token)
+        training_args.hub_model_id = hub_model_id(training_args, token)
+        check_repo_id(training_args.hub_model_id)
+    resuming = bool(training_args.resume_from_checkpoint)
+    check_output_dir(training_args.output_dir, training_args.overwrite_output_dir or resuming)
+
+
+def check_book_knobs(
+    model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments
+) -> None:
+    """The book's knobs only make sense together as in additional_experiments.py.
+
+    `last` / `first` read a fixed position of a fixed-length row: the texts must be padded to
+    one length (`--context_length`) or never padded (`--no_padding`, batches of one).
+    """
+    fixed = data_args.pad_to is not None
+    if model_args.no_padding:
+        if fixed:
+            given = data_args.context_length or "longest_training_example"
+            raise TrainingSetupError(f"--no_padding conflicts with --context_length {given}")
+        for flag in ("per_device_train_batch_size", "per_device_eval_batch_size"):
+            if getattr(training_args, flag) != 1:
+                logger.warning("--no_padding: --%s %s -> 1", flag, getattr(training_args, flag))
+                setattr(training_args, flag, 1)
+    elif model_args.trainable_token_pos != "flexible" and not fixed:
+        raise TrainingSetupError(
+            f"--trainable_token_pos {model_args.trainable_token_pos} reads a fixed position of "
+            "padded texts: add --context_length longest_training_example (the book), "
+            "model_context_length or N, or --no_padding"
+        )
+
+
+def parse_train_arguments(
+    argv: list[str] | None = None,
+) -> tuple[ModelArguments, DataArguments, SpamTrainingArguments]:
+    """`hf-spam train` flags -> the three argument dataclasses (errors raise `UsageError`)."""
+    parser = HfArgumentParser((ModelArguments, DataArguments, SpamTrainingArguments))
+    return tuple(parser.parse_args_into_dataclasses(args=argv))  # type: ignore[return-value]

@@ -1,0 +1,188 @@
+"""A run's files on disk: complete checkpoints to resume from, and the final folder.
+
+`Trainer` writes checkpoints in place, so a kill while saving leaves a partial `checkpoint-N`;
+resuming therefore takes only checkpoints whose every file reads back. The final model folder
+(weights, tokenizer, metrics, plots, card) is written into a staging folder and moved into
+place only when everything is written, so a failure (a full disk) leaves the folder as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from transformers import Trainer
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from ..constants import EXAMPLES_FILE, SAFETENSORS_NAME, SPLITS, TIMING_SUFFIXES
+from ..errors import UsageError
+from ..files import FINAL_STAGING, OutputWriteError, writing
+
+logger = logging.getLogger(__name__)
+
+#: --resume_from_checkpoint values meaning "the newest complete checkpoint in --output_dir".
+RESUME_LAST = ("true", "True", "last")
+_CHECKPOINT_WEIGHTS = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "adapter_model.safetensors",
+)
+
+
+def _readable(path: Path) -> bool:
+    """The file is complete as far as its format tells cheaply (a kill mid-write truncates it)."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), "pt"):
+                return True
+        if path.suffix in (".pt", ".pth"):  # torch.save's zip format ends with its directory
+            return zipfile.is_zipfile(path)
+        json.loads(path.read_text(encoding="utf-8"))
+        return True
+    except Exception:  # noqa: BLE001 - any failure to read means "incomplete"
+        return False
+
+
+def checkpoint_problems(folder: Path) -> str:
+    """What `folder` lacks of a checkpoint `Trainer` can resume from ("" when complete):
+    weights, optimizer.pt, scheduler.pt, trainer_state.json and the rng state, all readable."""
+    problems = []
+    if not any(
+        _readable(folder / name) for name in _CHECKPOINT_WEIGHTS if (folder / name).is_file()
+    ):
+        problems.append("model weights")
+    for name in ("optimizer.pt", "scheduler.pt", "trainer_state.json"):
+        if not (folder / name).is_file() or not _readable(folder / name):
+            problems.append(name)
+    if not any(_readable(path) for path in folder.glob("rng_state*.pth")):
+        problems.append("rng_state.pth")
+    return f"missing or unreadable {', '.join(problems)}" if problems else ""
+
+
+def resolve_checkpoint(resume: str | None, output_dir: Path) -> str | None:
+    """The checkpoint to resume from: `last` is the newest complete `checkpoint-N` in
+    `output_dir`; incomplete ones (a kill while saving) are skipped with a warning."""
+    if not resume:
+        return None
+    if resume not in RESUME_LAST:
+        return resume
+    found = [p for p in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.is_dir()]
+    found = [p for p in found if p.name.rsplit("-", 1)[1].isdigit()]
+    for folder in sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True):
+        problems = checkpoint_problems(folder)
+        if not problems:
+            logger.info("Resuming from %s", folder)
+            return str(folder)
+        logger.warning("Skipping incomplete checkpoint %s: %s", folder, problems)
+    raise UsageError(f"--resume_from_checkpoint {resume}: no complete checkpoint in {output_dir}")
+
+
+def save_final_outputs(
+    trainer: Trainer,
+    card: Any,
+    metrics: Mapping[str, Any],
+    confusion: Mapping[str, list[list[int]]],
+    examples: list[dict[str, str]] | None = None,
+) -> list[Path]:
+    """Model, tokenizer, metrics, the book's plots and the model card, written into a staging
+    folder inside `output_dir` and moved into place only when all are written. Every process
+    calls it (`trainer.save_model` gathers sharded weights under FSDP/ZeRO-3); only the main
+    process writes the rest. Returns the final files (main process) or []."""
+    from ..files import write_json
+    from ..hub.rendering import render_model_card
+    from ..reporting import plot_confusion_matrix, plot_training_curves
+
+    output_dir = Path(trainer.args.output_dir)
+    staging = output_dir / FINAL_STAGING  # the same path on every process
+    main = trainer.is_world_process_zero()
+    if main:
+        shutil.rmtree(staging, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    try:
+        writing(output_dir / SAFETENSORS_NAME, lambda: trainer.save_model(str(staging)))
+        if not main:
+            return []
+        writing(
+            output_dir / "all_results.json",
+            lambda: write_json(
+                staging / "all_results.json", {**metrics, "confusion_matrix": dict(confusion)}
+            ),
+        )
+        writing(
+            output_dir / "trainer_state.json",
+            lambda: trainer.state.save_to_json(str(staging / "trainer_state.json")),
+        )
+        args = trainer.args
+        per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps
+        writing(
+            output_dir / "loss-plot.png",
+            lambda: plot_training_curves(
+                trainer.state.log_history, staging, examples_per_step=per_step * args.world_size
+            ),
+        )
+        writing(
+            output_dir / "confusion-matrix.png",
+            lambda: plot_confusion_matrix(
+                confusion["test"], card.labels, staging / "confusion-matrix.png", "Test split"
+            ),
+        )
+        if examples:  # what `hf-spam demo` and a Space offer to try first
+            writing(
+                output_dir / EXAMPLES_FILE,
+                lambda: write_json(staging / EXAMPLES_FILE, examples),
+            )
+        # Kept so the card can be rendered again, e.g. with the Hub repo id when pushing.
+        writing(output_dir / "card_context.json", lambda: card.save(staging))
+        shown = dataclasses.replace(card, repo_id=card.repo_id or output_dir.as_posix())
+        writing(
+            output_dir / "README.md",
+            lambda: render_model_card(None, staging / "README.md", context=shown),
+        )
+    except BaseException:
+        if main:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    # Renames within one folder: they cannot run out of space. A kill between them must not
+    # leave a folder that looks finished: an old card goes first, the new one last (its presence
+    # marks a finished folder), and the staging folder holds files until then (`check_model_folder`
+    # refuses such a folder; the next run's save removes what is left of it).
+    names = sorted(p.name for p in staging.iterdir() if p.name != "README.md") + ["README.md"]
+    (output_dir / "README.md").unlink(missing_ok=True)
+    for name in names:
+        os.replace(staging / name, output_dir / name)
+    staging.rmdir()
+    return [output_dir / name for name in names]
+
+
+def evaluate_splits(
+    trainer: Trainer, dataset: Mapping[str, Any], compute_metrics: Any
+) -> tuple[dict[str, Any], dict[str, list[list[int]]]]:
+    """Every split's metrics under `<split>_` keys (timings left out) with its size, and its
+    confusion matrix: the final model's scores, for the metrics file and the card."""
+    metrics: dict[str, Any] = {}
+    confusion: dict[str, list[list[int]]] = {}
+    for split in SPLITS:
+        evaluated = trainer.evaluate(dataset[split], metric_key_prefix=split)
+        metrics.update({k: v for k, v in evaluated.items() if not k.endswith(TIMING_SUFFIXES)})
+        metrics[f"{split}_samples"] = len(dataset[split])
+        confusion[split] = compute_metrics.confusion_matrix
+    return metrics, confusion
+
+
+__all__ = [
+    "RESUME_LAST",
+    "OutputWriteError",
+    "checkpoint_problems",
+    "evaluate_splits",
+    "resolve_checkpoint",
+    "save_final_outputs",
+]

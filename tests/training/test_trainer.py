@@ -1,0 +1,219 @@
+"""The trainer pieces (one policy table, the book's optimizer) and complete checkpoints
+(hf_spam.training.outputs)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import datasets
+import pytest
+import torch
+from helpers import bare_run_args, book_check
+from safetensors.torch import save_file
+from torch.utils.data import DataLoader, TensorDataset
+
+from hf_spam import GPTConfig, GPTForSequenceClassification
+from hf_spam.errors import UsageError
+from hf_spam.model.initialization import book_random_init
+from hf_spam.training.outputs import checkpoint_problems, resolve_checkpoint
+from hf_spam.training.policies import (
+    TRAINABLE_POLICIES,
+    TrainablePolicy,
+    apply_trainable_layers,
+    first_trainable_block,
+    trainable_parameters,
+)
+from hf_spam.training.run import ModelArguments, SpamTrainingArguments
+from hf_spam.training.trainer import SpamTrainer, frozen_trunk_start
+
+N_LAYERS = 4
+
+
+def tiny_model(seed: int = 0) -> GPTForSequenceClassification:
+    torch.manual_seed(seed)
+    config = GPTConfig(
+        vocab_size=100, context_length=16, emb_dim=32, n_heads=4, n_layers=N_LAYERS, num_labels=2
+    )
+    return GPTForSequenceClassification(config).eval()
+
+
+def trained_parts(names: list[str]) -> tuple[set[int], bool, bool]:
+    blocks = {int(n.split(".")[2]) for n in names if n.startswith("gpt.trf_blocks.")}
+    return blocks, any("final_norm" in n for n in names), any("tok_emb" in n for n in names)
+
+
+@pytest.mark.parametrize("name", [n for n, p in TRAINABLE_POLICIES.items() if not p.adapters])
+def test_policy_table_drives_freezing_and_the_cache(name):
+    rule = TRAINABLE_POLICIES[name]
+    model = apply_trainable_layers(tiny_model(), ModelArguments(trainable_layers=name))
+    _, _, names = trainable_parameters(model)
+    blocks, final_norm, embeddings = trained_parts(names)
+    top = N_LAYERS if rule.top_blocks is None else rule.top_blocks
+    assert blocks == set(range(N_LAYERS - top, N_LAYERS))
+    assert (final_norm, embeddings) == (rule.final_norm, rule.embeddings)
+    assert {"out_head.weight", "out_head.bias"} <= set(names)
+    start = first_trainable_block(model, name)
+    assert start == (None if rule.embeddings else N_LAYERS - top)
+    assert frozen_trunk_start(model, ModelArguments(trainable_layers=name)) == start
+    assert rule.description
+
+
+def test_a_new_table_row_is_all_it_takes(monkeypatch):
+    row = TrainablePolicy(3, True, False, "the last three blocks")
+    monkeypatch.setitem(TRAINABLE_POLICIES, "last_three_blocks", row)
+    args = ModelArguments(trainable_layers="last_three_blocks")
+    model = apply_trainable_layers(tiny_model(), args)
+    assert trained_parts(trainable_parameters(model)[2]) == ({1, 2, 3}, True, False)
+    assert frozen_trunk_start(model, args) == 1
+
+
+def test_last_layer_is_the_books_name_for_head():
+    head = apply_trainable_layers(tiny_model(), ModelArguments(trainable_layers="head"))
+    last = apply_trainable_layers(tiny_model(), ModelArguments(trainable_layers="last_layer"))
+    assert trainable_parameters(head) == trainable_parameters(last)
+    assert trainable_parameters(last)[2] == ["out_head.weight", "out_head.bias"]
+    assert first_trainable_block(last, "last_layer") == N_LAYERS  # the whole trunk is cached
+
+
+# ------------------------------------------------------------------------------------------------
+# Optimizer
+# ------------------------------------------------------------------------------------------------
+
+
+def test_optimizer_steps_as_the_books_adamw(tmp_path):
+    """The book: `torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)`, which
+    decays every parameter (Trainer's default spares biases and norms). A large rate and decay
+    make one step show any difference."""
+    model = tiny_model()
+    book_random_init(model, 123)  # biases and norms away from 0 and 1: their decay shows
+    model = apply_trainable_layers(model, ModelArguments(trainable_layers="last_block"))
+    book = copy.deepcopy(model)
+    args = SpamTrainingArguments(
+        output_dir=str(tmp_path),
+        learning_rate=1e-2,
+        weight_decay=0.5,
+        eval_strategy="no",
+        report_to="none",
+    )
+    optimizer = SpamTrainer(model=model, args=args).create_optimizer()
+    book_optimizer = torch.optim.AdamW(book.parameters(), lr=1e-2, weight_decay=0.5)
+    input_ids, labels = torch.randint(0, 100, (3, 9)), torch.tensor([0, 1, 1])
+    for net, opt in ((model, optimizer), (book, book_optimizer)):
+        net(
+            input_ids=input_ids, attention_mask=torch.ones_like(input_ids), labels=labels
+        ).loss.backward()
+        opt.step()
+    for (name, ours), theirs in zip(model.named_parameters(), book.parameters(), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-7, msg=name)
+    assert not torch.equal(model.out_head.bias, tiny_model().out_head.bias)
+
+
+def book_train(
+    model: torch.nn.Module,
+    rows: datasets.Dataset,
+    batch_size: int,
+    accumulation_steps: int,
+    epochs: int,
+    seed: int,
+    lr: float,
+) -> None:
+    """The book's `train_classifier_simple` (ch. 6 and its bonus script): its shuffled
+    `drop_last` loader, `torch.manual_seed` before AdamW(lr, weight_decay=0.1), every loss divided
+    by the accumulation steps, an update after each full group and at the epoch's last batch, a
+    loss check every 50 steps and an accuracy check after each epoch (both read the loaders)."""
+    data = TensorDataset(torch.tensor(rows["input_ids"]), torch.tensor(rows["labels"]))
+    train_loader = DataLoader(data, batch_size, shuffle=True, drop_last=True)
+    val_loader = DataLoader(data, batch_size)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
+    step = -1
+    for _ in range(epochs):
+        for batch_idx, (input_ids, labels) in enumerate(train_loader):
+            logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits
+            (torch.nn.functional.cross_entropy(logits, labels) / accumulation_steps).backward()
+            if (batch_idx + 1) % accumulation_steps == 0 or batch_idx + 1 == len(train_loader):
+                optimizer.step()
+                optimizer.zero_grad()
+            step += 1
+            if step % 50 == 0:
+                book_check(train_loader, val_loader)
+        book_check(train_loader, val_loader)
+
+
+@pytest.mark.parametrize(("batch_size", "accumulation_steps"), [(4, 1), (1, 4)])
+def test_book_strategy_trains_as_the_books_loop(tmp_path, batch_size, accumulation_steps):
+    """Order, loss, accumulation (a short last group too: 21 = 5 x 4 + 1), optimizer: after three
+    epochs `SpamTrainer` holds the weights of the book's loop run on a copy of the model."""
+    n, epochs, seed, lr = 21, 3, 5, 1e-3
+    rows = datasets.Dataset.from_dict(
+        {
+            "input_ids": [[(7 * i) % 90 + 1, (3 * i) % 90 + 1, 5] for i in range(n)],
+            "attention_mask": [[1, 1, 1]] * n,
+            "labels": [int(i % 3 == 0) for i in range(n)],
+        }
+    )
+    config = GPTConfig(
+        vocab_size=100, context_length=8, emb_dim=16, n_heads=2, n_layers=2, qkv_bias=False
+    )
+    model = GPTForSequenceClassification(config)
+    book_random_init(model, 1)
+    book = copy.deepcopy(model)
+    args = bare_run_args(
+        tmp_path,
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accumulation_steps,
+        num_train_epochs=epochs,
+        learning_rate=lr,
+        seed=seed,
+    )
+    SpamTrainer(model=model, args=args, train_dataset=rows).train()
+    book_train(book, rows, batch_size, accumulation_steps, epochs, seed, lr)
+    for (name, ours), theirs in zip(model.named_parameters(), book.parameters(), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6, msg=name)
+
+
+# ------------------------------------------------------------------------------------------------
+# Checkpoints
+# ------------------------------------------------------------------------------------------------
+
+
+def write_checkpoint(folder, skip: str | None = None, truncate: str | None = None):
+    """A checkpoint with the files `Trainer` writes, in their real formats."""
+    folder.mkdir(parents=True)
+    save_file({"w": torch.zeros(4)}, str(folder / "model.safetensors"))
+    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
+        torch.save({"state": torch.ones(64)}, folder / name)
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": 1}))
+    if skip:
+        (folder / skip).unlink()
+    if truncate:
+        data = (folder / truncate).read_bytes()
+        (folder / truncate).write_bytes(data[: len(data) // 2])
+    return folder
+
+
+def test_resume_last_skips_partial_checkpoints(tmp_path, caplog):
+    write_checkpoint(tmp_path / "checkpoint-10")
+    write_checkpoint(tmp_path / "checkpoint-20", skip="optimizer.pt")
+    write_checkpoint(tmp_path / "checkpoint-30", truncate="model.safetensors")
+    write_checkpoint(tmp_path / "checkpoint-5")
+    with caplog.at_level("WARNING", logger="hf_spam.training.outputs"):
+        assert resolve_checkpoint("last", tmp_path) == str(tmp_path / "checkpoint-10")
+    assert "Skipping incomplete checkpoint" in caplog.text
+    assert f"{tmp_path / 'checkpoint-30'}: missing or unreadable model weights" in caplog.text
+    assert f"{tmp_path / 'checkpoint-20'}: missing or unreadable optimizer.pt" in caplog.text
+    assert "checkpoint-5" not in caplog.text  # an older complete one was never looked at
+
+
+def test_checkpoint_problems_name_every_missing_file(tmp_path):
+    folder = write_checkpoint(tmp_path / "c", skip="rng_state.pth", truncate="scheduler.pt")
+    assert checkpoint_problems(folder) == "missing or unreadable scheduler.pt, rng_state.pth"
+    assert checkpoint_problems(write_checkpoint(tmp_path / "ok")) == ""
+
+
+def test_resume_last_without_a_complete_checkpoint_is_one_line(tmp_path):
+    write_checkpoint(tmp_path / "checkpoint-3", skip="trainer_state.json")
+    with pytest.raises(UsageError, match=r"--resume_from_checkpoint last: no complete checkpoint"):
+        resolve_checkpoint("last", tmp_path)
+    assert resolve_checkpoint(None, tmp_path) is None
