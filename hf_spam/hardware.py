@@ -24,8 +24,9 @@ def cpu_has_fast_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
     """Whether bf16 matrix products beat fp32 on this CPU, which takes AMX tiles.
 
     Without AVX512-BF16 oneDNN emulates bf16 through fp32 (several times slower); with
-    AVX512-BF16 but no AMX it converts around every op: 0.63x fp32 measured on such a Xeon, and
-    slower on AMD EPYC Zen 4 too. Without x86 flags (other systems, ARM), torch's test decides.
+    AVX512-BF16 but no AMX it converts around every op, which may or may not pay (the speed
+    benchmark measures both; docs/benchmarks.md). Without x86 flags (other systems, ARM),
+    torch's test decides.
     """
     flags = cpu_flags(cpuinfo)
     if flags is not None:

@@ -136,7 +136,7 @@ def build_space_folder(
     )
     body = CARD_BODY.format(title=title, model_repo_id=model_repo_id, gradio_version=sdk_version)
     SpaceCard(f"---\n{data.to_yaml()}\n---\n{body}").save(target / "README.md")
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # hf_spam/
     shutil.copytree(
         package, target / "hf_spam", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )

@@ -23,7 +23,6 @@ from .model_arguments import (
     ModelArguments,
     TrainingSetupError,
     check_model_arguments,
-    expected_context_length,
 )
 from .outputs import RESUME_LAST, checkpoint_problems
 
@@ -126,13 +125,13 @@ def validate_arguments(
     changed since they were parsed, so everything is checked again)."""
     check_model_arguments(model_args)
     check_training_arguments(training_args)
-    if model_args.trainable_layers == "lora" and importlib.util.find_spec("peft") is None:
+    if model_args.policy.adapters and importlib.util.find_spec("peft") is None:
         raise TrainingSetupError(
             "--trainable_layers lora needs peft: pip install 'hf_spam[lora]' (or pip install peft), "
             "or choose another --trainable_layers"
         )
     check_book_knobs(model_args, data_args, training_args)
-    context_length = expected_context_length(model_args)
+    context_length = model_args.context_length
     if data_args.max_length is not None and data_args.max_length > context_length:
         raise TrainingSetupError(
             f"--max_length {data_args.max_length} is longer than the model's context length "

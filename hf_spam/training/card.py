@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..constants import SMS_SPAM_HUB_ID, SPLITS, split_metrics
-from ..hub.card import CardContext, base_weights_license, millions
-from .policies import get_policy
+from ..hub.card import CardContext, millions
 
 
 def run_card_context(
@@ -36,8 +35,7 @@ def run_card_context(
         repo_id=training_args.hub_model_id or None,
         base_model=base if base and not Path(base).exists() else None,
         model_size=millions(metrics.get("total_parameters")),
-        license=model_args.license
-        or base_weights_license(model_args.model_name_or_path, model_args.init),
+        license=model_args.card_license,
         labels=[prepared.id2label[i] for i in range(prepared.num_labels)],
         dataset_id=SMS_SPAM_HUB_ID if sms else None,
         dataset_name=source,
@@ -49,7 +47,7 @@ def run_card_context(
         split_sizes={split: len(prepared.dataset[split]) for split in SPLITS},
         train_test_overlap=sum(report.cross_split_duplicates.values()),
         max_length=prepared.max_length,
-        trainable_layers=get_policy(model_args.trainable_layers).description,
+        trainable_layers=model_args.policy.description,
         trainable_parameters=metrics.get("trainable_parameters"),
         total_parameters=metrics.get("total_parameters"),
         hyperparameters={

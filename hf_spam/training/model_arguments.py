@@ -6,15 +6,17 @@ model to build (from the size preset, a saved folder's config.json and --config_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ..constants import CONFIG_NAME
 from ..errors import UsageError
 from ..files import read_config
+from ..hub.card import base_weights_license
 from ..model.configuration import GPT2_PRESETS, TRAINABLE_TOKEN_POSITIONS, GPTConfig
 from ..model.lora import BOOK_LORA_TARGETS, LORA_ALPHA_CONVENTIONS
-from .policies import TRAINABLE_POLICIES
+from .policies import TRAINABLE_POLICIES, TrainablePolicy
 
 INIT_CHOICES = ("pretrained", "random")
 
@@ -186,25 +188,111 @@ class ReportingArguments:
     )
 
 
+#: What ModelArguments works out from its flags, once; a flag set later clears it.
+_RESOLVED = ("policy", "overrides", "saved_config", "shape")
+
+
 @dataclass
 class ModelArguments(
     ReportingArguments, SpeedArguments, ClassifierKnobArguments, LoraArguments, BaseModelArguments
 ):
     """Every model flag in one object; its bases are --help's sections (last first: a dataclass
-    takes its bases' fields in reverse order, so the fields read as the sections do)."""
+    takes its bases' fields in reverse order, so the fields read as the sections do).
+
+    The flags are worked out once, into typed attributes every later step reads: `policy` (the
+    `--trainable_layers` row), `overrides` (`--config_overrides`, typed), `saved_config` (the
+    `config.json` of a folder given as `--model_name_or_path`), `shape` and `context_length`
+    (the model to build, known without any weights). Changing a flag afterwards works them out
+    again on the next read.
+    """
 
     _argument_group_name = "model"  # for a plain HfArgumentParser, which ignores the parts
 
     def __post_init__(self) -> None:
         check_model_arguments(self)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        for resolved in _RESOLVED:
+            self.__dict__.pop(resolved, None)
+
+    @cached_property
+    def policy(self) -> TrainablePolicy:
+        """The `--trainable_layers` row of `TRAINABLE_POLICIES`."""
+        if self.trainable_layers not in TRAINABLE_POLICIES:
+            raise TrainingSetupError(
+                f"--trainable_layers {self.trainable_layers!r} is unknown; choose one of "
+                f"{', '.join(TRAINABLE_POLICIES)}"
+            )
+        return TRAINABLE_POLICIES[self.trainable_layers]
+
+    @cached_property
+    def overrides(self) -> dict[str, Any]:
+        """`--config_overrides` as typed GPTConfig fields."""
+        return parse_config_overrides(self.config_overrides)
+
+    @cached_property
+    def saved_config(self) -> dict[str, Any] | None:
+        """The `config.json` of a model folder given as --model_name_or_path, if it is one."""
+        if (Path(self.model_name_or_path) / CONFIG_NAME).is_file():
+            return read_config(self.model_name_or_path)
+        return None
+
+    @property
+    def size_preset(self) -> str:
+        """The GPT-2 size named by --model_name_or_path's last part (gpt2 when none is)."""
+        key = Path(self.model_name_or_path).name
+        return key if key in GPT2_PRESETS else "gpt2"
+
+    @property
+    def continues_saved_model(self) -> bool:
+        """--model_name_or_path is a folder this package saved: the run continues from it."""
+        return (self.saved_config or {}).get("model_type") == GPTConfig.model_type
+
+    @cached_property
+    def shape(self) -> dict[str, int]:
+        """emb_dim, n_heads and context_length of the model to build, known without weights."""
+        shape = {**GPT2_PRESETS[self.size_preset], "context_length": 1024}
+        saved = self.saved_config if self.init == "pretrained" else None
+        if saved:
+            for ours, theirs in (("emb_dim", "n_embd"), ("n_heads", "n_head")):
+                shape[ours] = int(saved.get(ours, saved.get(theirs, shape[ours])))
+            shape["context_length"] = int(
+                saved.get("context_length", saved.get("n_positions", 1024))
+            )
+        return {**shape, **{k: v for k, v in self.overrides.items() if k in shape}}
+
+    @property
+    def context_length(self) -> int:
+        """The model's context length, known without downloading any weights."""
+        return self.shape["context_length"]
+
+    @property
+    def card_license(self) -> str:
+        """--license, else the license of the weights the run starts from."""
+        return self.license or base_weights_license(self.model_name_or_path, self.init)
+
     @property
     def writes_adapter(self) -> bool:
         """--save_adapter as given; by default on for LoRA the peft way from loadable weights."""
         if self.save_adapter is not None:
             return self.save_adapter
-        peft_lora = self.trainable_layers == "lora" and self.lora_alpha_convention == "peft"
+        peft_lora = self.policy.adapters and self.lora_alpha_convention == "peft"
         return peft_lora and self.init == "pretrained"
+
+    def config_overrides_for(self, padded_to: int | None) -> dict[str, Any]:
+        """GPTConfig fields from the flags: --config_overrides, then the book's knobs.
+
+        `padded_to` is the length every text was padded to (None: padded per batch or not at
+        all); the model rebuilds the book's rows at that length for `last` / `first`.
+        """
+        return {
+            **self.overrides,
+            "trainable_token_pos": self.trainable_token_pos,
+            "average_embeddings": self.average_embeddings,
+            "disable_causal_mask": self.disable_causal_mask,
+            "padded_length": padded_to if self.trainable_token_pos != "flexible" else None,
+        }
 
 
 def parse_config_overrides(text: str | None) -> dict[str, Any]:
@@ -233,42 +321,9 @@ def parse_config_overrides(text: str | None) -> dict[str, Any]:
     return overrides
 
 
-def _size_preset(name: str) -> str:
-    key = Path(name).name
-    return key if key in GPT2_PRESETS else "gpt2"
-
-
-def _saved_config(model_args: ModelArguments) -> dict[str, Any] | None:
-    """The `config.json` of a model folder given as --model_name_or_path, if it is one."""
-    if (Path(model_args.model_name_or_path) / CONFIG_NAME).is_file():
-        return read_config(model_args.model_name_or_path)
-    return None
-
-
-def expected_shape(model_args: ModelArguments) -> dict[str, int]:
-    """emb_dim, n_heads and context_length of the model to build, known without any weights."""
-    shape = {**GPT2_PRESETS[_size_preset(model_args.model_name_or_path)], "context_length": 1024}
-    saved = _saved_config(model_args) if model_args.init == "pretrained" else None
-    if saved:
-        for ours, theirs in (("emb_dim", "n_embd"), ("n_heads", "n_head")):
-            shape[ours] = int(saved.get(ours, saved.get(theirs, shape[ours])))
-        shape["context_length"] = int(saved.get("context_length", saved.get("n_positions", 1024)))
-    overrides = parse_config_overrides(model_args.config_overrides)
-    return {**shape, **{k: v for k, v in overrides.items() if k in shape}}
-
-
-def expected_context_length(model_args: ModelArguments) -> int:
-    """The model's context length, known without downloading any weights."""
-    return expected_shape(model_args)["context_length"]
-
-
 def check_model_arguments(model_args: ModelArguments) -> None:
     """Choices and the model's shape, checked as soon as the arguments exist."""
-    if model_args.trainable_layers not in TRAINABLE_POLICIES:
-        raise TrainingSetupError(
-            f"--trainable_layers {model_args.trainable_layers!r} is unknown; choose one of "
-            f"{', '.join(TRAINABLE_POLICIES)}"
-        )
+    policy = model_args.policy
     if model_args.init not in INIT_CHOICES:
         raise TrainingSetupError(f"--init must be one of {INIT_CHOICES}, got {model_args.init!r}")
     if model_args.lora_alpha_convention not in LORA_ALPHA_CONVENTIONS:
@@ -278,7 +333,7 @@ def check_model_arguments(model_args: ModelArguments) -> None:
         )
     if model_args.lora_rank < 1:
         raise TrainingSetupError(f"--lora_rank must be at least 1, got {model_args.lora_rank}")
-    if model_args.save_adapter and model_args.trainable_layers != "lora":
+    if model_args.save_adapter and not policy.adapters:
         raise TrainingSetupError(
             f"--save_adapter needs --trainable_layers lora (got {model_args.trainable_layers}): "
             "only LoRA trains adapters"
@@ -288,29 +343,13 @@ def check_model_arguments(model_args: ModelArguments) -> None:
             "--save_adapter needs --init pretrained: an adapter is loaded onto its base weights "
             "again, and random ones cannot be loaded by name"
         )
-    shape = expected_shape(model_args)
+    shape = model_args.shape
     if shape["n_heads"] < 1 or shape["emb_dim"] % shape["n_heads"]:
         raise TrainingSetupError(
             f"--config_overrides: n_heads ({shape['n_heads']}) must divide emb_dim "
             f"({shape['emb_dim']})"
         )
     try:  # every other field GPTConfig checks (sizes, drop_rate, ...), before any work
-        GPTConfig(**{**parse_config_overrides(model_args.config_overrides), **shape})
+        GPTConfig(**{**model_args.overrides, **shape})
     except ValueError as err:
         raise TrainingSetupError(f"--config_overrides: {err}") from None
-
-
-def model_config_overrides(model_args: ModelArguments, padded_to: int | None) -> dict[str, Any]:
-    """GPTConfig fields from the flags: --config_overrides, then the book's knobs.
-
-    `padded_to` is the length every text was padded to (None: padded per batch or not at
-    all); the model rebuilds the book's rows at that length for `last` / `first`.
-    """
-    overrides = parse_config_overrides(model_args.config_overrides)
-    overrides.update(
-        trainable_token_pos=model_args.trainable_token_pos,
-        average_embeddings=model_args.average_embeddings,
-        disable_causal_mask=model_args.disable_causal_mask,
-        padded_length=padded_to if model_args.trainable_token_pos != "flexible" else None,
-    )
-    return overrides

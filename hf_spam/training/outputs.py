@@ -24,6 +24,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from ..constants import EXAMPLES_FILE, SAFETENSORS_NAME, SPLITS, TIMING_SUFFIXES
 from ..errors import UsageError
 from ..files import FINAL_STAGING, OutputWriteError, writing
+from ..model.lora import ADAPTER_DIR, merge_lora, save_adapter
 
 logger = logging.getLogger(__name__)
 
@@ -92,16 +93,28 @@ def save_final_outputs(
     metrics: Mapping[str, Any],
     confusion: Mapping[str, list[list[int]]],
     examples: list[dict[str, str]] | None = None,
+    adapters: bool = False,
+    adapter_base: str | None = None,
 ) -> list[Path]:
     """Model, tokenizer, metrics, the book's plots and the model card, written into a staging
     folder inside `output_dir` and moved into place only when all are written. Every process
     calls it (`trainer.save_model` gathers sharded weights under FSDP/ZeRO-3); only the main
-    process writes the rest. Returns the final files (main process) or []."""
+    process writes the rest. Returns the final files (main process) or [].
+
+    With `adapters` (a LoRA run) the adapters are first written as a peft folder,
+    `<output_dir>/adapter`, when `adapter_base` names the weights they load onto, then merged
+    into the weights: the model folder holds a plain model that needs no peft.
+    """
     from ..files import write_json
     from ..hub.rendering import render_model_card
     from ..reporting import plot_confusion_matrix, plot_training_curves
 
     output_dir = Path(trainer.args.output_dir)
+    adapter = None
+    if adapters:
+        if adapter_base is not None and trainer.is_world_process_zero():
+            adapter = save_adapter(trainer.model, output_dir / ADAPTER_DIR, adapter_base)
+        trainer.model = merge_lora(trainer.model)
     staging = output_dir / FINAL_STAGING  # the same path on every process
     main = trainer.is_world_process_zero()
     if main:
@@ -160,7 +173,7 @@ def save_final_outputs(
     for name in names:
         os.replace(staging / name, output_dir / name)
     staging.rmdir()
-    return [output_dir / name for name in names]
+    return [output_dir / name for name in names] + ([adapter] if adapter is not None else [])
 
 
 def evaluate_splits(

@@ -1,4 +1,5 @@
-"""What trains: the `--trainable_layers` policies, one table that every check reads.
+"""What trains: the `--trainable_layers` policies, one table that every check reads, and where
+the frozen trunk (whose output the feature store keeps) ends.
 
 Freezing, the frozen-trunk cache's start, LoRA's adapters, the argument checks and the model
 card's wording all read `TRAINABLE_POLICIES`, so a new policy is one row (LoRA's layers:
@@ -7,6 +8,7 @@ card's wording all read `TRAINABLE_POLICIES`, so a new policy is one row (LoRA's
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +16,8 @@ import torch
 
 from ..model.lora import add_lora_adapters
 from ..model.modeling import GPTForSequenceClassification
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,18 +77,24 @@ TRAINABLE_POLICIES: dict[str, TrainablePolicy] = {
 }
 
 
-def get_policy(name: str) -> TrainablePolicy:
-    try:
-        return TRAINABLE_POLICIES[name]
-    except KeyError:
-        raise ValueError(f"unknown trainable-layers policy {name!r}") from None
-
-
-def first_trainable_block(model: GPTForSequenceClassification, policy: str) -> int | None:
-    """Index of the first block whose weights train in full (`n_layers` when none does), or None
-    when nothing below the blocks is frozen or every block carries adapters: no frozen trunk."""
-    rule = get_policy(policy)
-    return rule.first_trained_block(model.config.n_layers) if rule.frozen_trunk else None
+def frozen_trunk_start(model: GPTForSequenceClassification, model_args: Any) -> int | None:
+    """Where the cache can start, or None (with a log line saying why) when it must stay off."""
+    if not model_args.frozen_trunk_cache:
+        return None
+    if not model_args.policy.frozen_trunk:
+        logger.info(
+            "Frozen-trunk cache off: --trainable_layers %s trains inside every block or the "
+            "embeddings",
+            model_args.trainable_layers,
+        )
+        return None
+    if model.config.drop_rate > 0:
+        logger.warning(
+            "Frozen-trunk cache off: drop_rate=%s makes the frozen blocks random in training",
+            model.config.drop_rate,
+        )
+        return None
+    return model_args.policy.first_trained_block(model.config.n_layers)
 
 
 def apply_trainable_layers(
@@ -92,12 +102,12 @@ def apply_trainable_layers(
 ) -> Any:
     """Freeze everything `--trainable_layers` does not name; returns the model to train (a
     `PeftModel` for LoRA, its adapters drawn from `seed`; `fresh_head`: see `add_lora_adapters`)."""
-    rule = get_policy(model_args.trainable_layers)
-    if rule.adapters:
-        return add_lora_adapters(model, model_args, seed, fresh_head)
-    for name, param in model.named_parameters():
-        param.requires_grad = rule.trains(name, model.config.n_layers)
-    return model
+    rule = model_args.policy
+    if not rule.adapters:
+        for name, param in model.named_parameters():
+            param.requires_grad = rule.trains(name, model.config.n_layers)
+        return model
+    return add_lora_adapters(model, model_args, seed, fresh_head)
 
 
 def trainable_parameters(model: torch.nn.Module) -> tuple[int, int, list[str]]:
@@ -111,7 +121,6 @@ __all__ = [
     "TRAINABLE_POLICIES",
     "TrainablePolicy",
     "apply_trainable_layers",
-    "first_trainable_block",
-    "get_policy",
+    "frozen_trunk_start",
     "trainable_parameters",
 ]

@@ -33,7 +33,6 @@ from ..hardware import cpu_has_fast_bf16
 from ..metrics import make_compute_metrics
 from ..model.configuration import GPTConfig
 from ..model.initialization import book_head_init, book_random_init
-from ..model.lora import ADAPTER_DIR, merge_lora, save_adapter
 from ..model.modeling import GPTForSequenceClassification
 from ..model.weights import checkpoint_folder, load_openai_gpt2
 from .arguments import SpamTrainingArguments, parse_train_arguments, validate_arguments
@@ -41,17 +40,12 @@ from .card import run_card_context
 from .model_arguments import (  # re-exported: `from hf_spam.training.run import ModelArguments` works
     ModelArguments,
     TrainingSetupError,
-    _saved_config,
-    _size_preset,
-    expected_context_length,
-    model_config_overrides,
 )
 from .outputs import evaluate_splits, resolve_checkpoint, save_final_outputs
-from .policies import apply_trainable_layers, trainable_parameters
+from .policies import apply_trainable_layers, frozen_trunk_start, trainable_parameters
 from .trainer import (
     CollatorWithExampleIds,
     SpamTrainer,
-    frozen_trunk_start,
     open_trunk_cache,
     with_example_ids,
 )
@@ -82,7 +76,7 @@ def build_model(
         "label2id": dict(prepared.label2id),
     }
     padded_to = prepared.max_length if prepared.padding != "dynamic" else None
-    overrides = {**model_config_overrides(model_args, padded_to), **labels}
+    overrides = {**model_args.config_overrides_for(padded_to), **labels}
     if prepared.tokenizer is not None:  # the special tokens of the ids the model will read
         overrides.update(
             {
@@ -93,11 +87,11 @@ def build_model(
     source = model_args.model_name_or_path
     if model_args.init == "random":
         model = GPTForSequenceClassification(
-            GPTConfig.from_preset(_size_preset(source), **overrides)
+            GPTConfig.from_preset(model_args.size_preset, **overrides)
         )
         book_random_init(model, seed)
         fresh = list(model.state_dict())
-    elif (_saved_config(model_args) or {}).get("model_type") == GPTConfig.model_type:
+    elif model_args.continues_saved_model:
         # A folder this package saved: continue from it (a new head if the labels differ).
         model, info = GPTForSequenceClassification.from_pretrained(
             source, ignore_mismatched_sizes=True, output_loading_info=True, **overrides
@@ -187,7 +181,7 @@ def train(
         )
     resume = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
     if prepared is None:
-        context_length = expected_context_length(model_args)
+        context_length = model_args.context_length
         with training_args.main_process_first(desc="data preparation"):
             tokenizer = load_run_tokenizer(model_args, context_length)
             prepared = prepare_data(data_args, context_length, tokenizer)
@@ -237,17 +231,17 @@ def train(
     metrics["total_parameters"] = n_total
     metrics["world_size"] = training_args.world_size
 
-    adapter = None
-    if model_args.trainable_layers == "lora":
-        if model_args.writes_adapter and trainer.is_world_process_zero():
-            adapter = save_adapter(
-                trainer.model, output_dir / ADAPTER_DIR, model_args.model_name_or_path
-            )
-        trainer.model = merge_lora(trainer.model)  # a plain model: the folder needs no peft
     card = run_card_context(model_args, data_args, training_args, prepared, metrics, confusion)
     examples = demo_examples(prepared.dataset["test"], prepared.id2label)
-    files = save_final_outputs(trainer, card, metrics, confusion, examples)
-    files += [adapter] if adapter is not None else []
+    files = save_final_outputs(
+        trainer,
+        card,
+        metrics,
+        confusion,
+        examples,
+        adapters=model_args.policy.adapters,
+        adapter_base=model_args.model_name_or_path if model_args.writes_adapter else None,
+    )
     if push and trainer.is_world_process_zero():
         from ..hub.sharing import format_push_result, push_model_folder
 

@@ -19,7 +19,6 @@ import torch
 from transformers import Trainer
 
 from ..model.modeling import GPTForSequenceClassification
-from .policies import first_trainable_block
 from .sampling import BookOrderSampler
 
 logger = logging.getLogger(__name__)
@@ -93,27 +92,6 @@ def open_trunk_cache(trainer: Trainer, dataset: Any, start_block: int, model_arg
             model_args.trunk_cache_dir or "the default cache folder",
         )
         return None
-
-
-def frozen_trunk_start(model: GPTForSequenceClassification, model_args: Any) -> int | None:
-    """Where the cache can start, or None (with a log line saying why) when it must stay off."""
-    if not model_args.frozen_trunk_cache:
-        return None
-    start = first_trainable_block(model, model_args.trainable_layers)
-    if start is None:
-        logger.info(
-            "Frozen-trunk cache off: --trainable_layers %s trains inside every block or the "
-            "embeddings",
-            model_args.trainable_layers,
-        )
-        return None
-    if model.config.drop_rate > 0:
-        logger.warning(
-            "Frozen-trunk cache off: drop_rate=%s makes the frozen blocks random in training",
-            model.config.drop_rate,
-        )
-        return None
-    return start
 
 
 # ------------------------------------------------------------------------------------------------
@@ -235,7 +213,6 @@ __all__ = [
     "CollatorWithExampleIds",
     "SpamTrainer",
     "TrunkCache",
-    "frozen_trunk_start",
     "open_trunk_cache",
     "trunk_view",
     "with_example_ids",

@@ -296,7 +296,7 @@ def test_script_reads_the_file_and_reports_a_bad_key(tmp_path):
     assert result.stderr == f"error: {path}: unknown key 'lora_rnak'; did you mean 'lora_rank'?\n"
 
 
-@pytest.mark.slow  # a fresh `accelerate launch` of a tiny run: ~30 s here
+@pytest.mark.slow  # a fresh `accelerate launch` of a tiny run
 def test_accelerate_launch_trains_from_a_file(tmp_path, tiktoken_available):
     data = write_spam_fixture(tmp_path / "spam.csv", rows=40)
     out = tmp_path / "run"

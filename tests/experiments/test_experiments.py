@@ -24,7 +24,7 @@ from hf_spam.experiments.grid import (
 
 def test_the_table_has_the_books_nineteen_rows_in_order():
     assert [row.number for row in BOOK_ROWS] == list(range(1, 20))
-    # Figures as printed in the book's README (row 1 and row 10, which issue #10 names).
+    # Figures as printed in the book's README (rows 1 and 10).
     assert BOOK_ROWS[0].book[:3] == (96.63, 99.33, 95.00)
     assert BOOK_ROWS[9].weights == "random" and BOOK_ROWS[9].book[2] == 93.67
 

@@ -305,7 +305,7 @@ def _rank(rank: int, world: int, init_file: str, root: str, out: str) -> None:
     torch.distributed.destroy_process_group()
 
 
-@pytest.mark.slow  # two fresh interpreters importing torch: ~30 s here
+@pytest.mark.slow  # two fresh interpreters importing torch
 def test_two_processes_share_the_work_and_read_one_store(built, tmp_path):
     root, out = tmp_path / "root", tmp_path / "out"
     out.mkdir()

@@ -41,6 +41,7 @@ from .runs import (
     run_fresh_python,
     save_small_bpe,
     tiny_args,
+    tiny_classifier,
     trained_model,
 )
 
@@ -75,6 +76,8 @@ __all__ = [
     "texts_of",
     "three_class_frame",
     "tiny_args",
+    "tiny_classifier",
+    "tiny_classifier",
     "trained_model",
     "write_frame",
     "write_sms",

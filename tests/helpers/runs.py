@@ -196,3 +196,14 @@ class FakeHfApi:
             commit_url = f"https://huggingface.co/{repo_id}/commit/abc123"
 
         return Commit()
+
+
+def tiny_classifier(seed: int = 0, n_layers: int = 4) -> GPTForSequenceClassification:
+    """A tiny random `GPTForSequenceClassification` (100-token vocabulary), in eval mode."""
+    import torch
+
+    torch.manual_seed(seed)
+    config = GPTConfig(
+        vocab_size=100, context_length=16, emb_dim=32, n_heads=4, n_layers=n_layers, num_labels=2
+    )
+    return GPTForSequenceClassification(config).eval()

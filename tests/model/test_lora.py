@@ -102,7 +102,7 @@ def test_forward_is_the_books_formulation(convention, rank, alpha, book_alpha):
                 param.normal_(0, 0.1)
     book = book_copy(base, adapted, book_alpha, head_adapter=convention == "book")
     input_ids = torch.randint(0, 100, (3, 9))
-    attention_mask = torch.ones_like(input_ids)  # padding with a small vocabulary: issue 12
+    attention_mask = torch.ones_like(input_ids)  # padding with a small vocabulary
     ours = adapted(input_ids=input_ids, attention_mask=attention_mask).logits
     theirs = book(input_ids=input_ids, attention_mask=attention_mask).logits
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)

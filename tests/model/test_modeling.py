@@ -175,18 +175,6 @@ def test_fast_path_equals_full_forward(classifier):
     torch.testing.assert_close(fast, full, atol=1e-5, rtol=0)
 
 
-def test_block_inputs_resume_where_the_trunk_stopped(classifier):
-    ids, mask = pad(make_examples(9, seed=2), "right")
-    with torch.no_grad():
-        expected = classifier(input_ids=ids, attention_mask=mask).logits
-        for start in (1, 2):  # 2 == n_layers: the cache holds every block's output
-            states = classifier.gpt(input_ids=ids, attention_mask=mask, stop_block=start)
-            got = classifier(
-                block_inputs=states.last_hidden_state, attention_mask=mask, start_block=start
-            ).logits
-            torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
-
-
 def test_save_and_load_is_exact(classifier, tmp_path):
     classifier.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file()

@@ -233,7 +233,7 @@ def test_bad_knob_values_name_the_field(fields, message):
         GPTConfig(**{**TINY_SMALL_VOCAB, "vocab_size": 50257, **fields})
 
 
-# Issue 12: a vocabulary smaller than GPT-2's must classify padded batches.
+# A vocabulary smaller than GPT-2's must classify padded batches.
 
 
 @pytest.mark.parametrize("pad_token_id", [EOT, 0, None])  # EOT: GPT-2's, outside this vocabulary

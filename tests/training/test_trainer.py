@@ -1,5 +1,4 @@
-"""The trainer pieces (one policy table, the book's optimizer) and complete checkpoints
-(hf_spam.training.outputs)."""
+"""SpamTrainer (the book's optimizer and loop) and complete checkpoints (hf_spam.training.outputs)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import json
 import datasets
 import pytest
 import torch
-from helpers import bare_run_args, book_check
+from helpers import bare_run_args, book_check, tiny_classifier
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -18,63 +17,10 @@ from hf_spam.errors import UsageError
 from hf_spam.model.initialization import book_random_init
 from hf_spam.training.outputs import checkpoint_problems, resolve_checkpoint
 from hf_spam.training.policies import (
-    TRAINABLE_POLICIES,
-    TrainablePolicy,
     apply_trainable_layers,
-    first_trainable_block,
-    trainable_parameters,
 )
 from hf_spam.training.run import ModelArguments, SpamTrainingArguments
-from hf_spam.training.trainer import SpamTrainer, frozen_trunk_start
-
-N_LAYERS = 4
-
-
-def tiny_model(seed: int = 0) -> GPTForSequenceClassification:
-    torch.manual_seed(seed)
-    config = GPTConfig(
-        vocab_size=100, context_length=16, emb_dim=32, n_heads=4, n_layers=N_LAYERS, num_labels=2
-    )
-    return GPTForSequenceClassification(config).eval()
-
-
-def trained_parts(names: list[str]) -> tuple[set[int], bool, bool]:
-    blocks = {int(n.split(".")[2]) for n in names if n.startswith("gpt.trf_blocks.")}
-    return blocks, any("final_norm" in n for n in names), any("tok_emb" in n for n in names)
-
-
-@pytest.mark.parametrize("name", [n for n, p in TRAINABLE_POLICIES.items() if not p.adapters])
-def test_policy_table_drives_freezing_and_the_cache(name):
-    rule = TRAINABLE_POLICIES[name]
-    model = apply_trainable_layers(tiny_model(), ModelArguments(trainable_layers=name))
-    _, _, names = trainable_parameters(model)
-    blocks, final_norm, embeddings = trained_parts(names)
-    top = N_LAYERS if rule.top_blocks is None else rule.top_blocks
-    assert blocks == set(range(N_LAYERS - top, N_LAYERS))
-    assert (final_norm, embeddings) == (rule.final_norm, rule.embeddings)
-    assert {"out_head.weight", "out_head.bias"} <= set(names)
-    start = first_trainable_block(model, name)
-    assert start == (None if rule.embeddings else N_LAYERS - top)
-    assert frozen_trunk_start(model, ModelArguments(trainable_layers=name)) == start
-    assert rule.description
-
-
-def test_a_new_table_row_is_all_it_takes(monkeypatch):
-    row = TrainablePolicy(3, True, False, "the last three blocks")
-    monkeypatch.setitem(TRAINABLE_POLICIES, "last_three_blocks", row)
-    args = ModelArguments(trainable_layers="last_three_blocks")
-    model = apply_trainable_layers(tiny_model(), args)
-    assert trained_parts(trainable_parameters(model)[2]) == ({1, 2, 3}, True, False)
-    assert frozen_trunk_start(model, args) == 1
-
-
-def test_last_layer_is_the_books_name_for_head():
-    head = apply_trainable_layers(tiny_model(), ModelArguments(trainable_layers="head"))
-    last = apply_trainable_layers(tiny_model(), ModelArguments(trainable_layers="last_layer"))
-    assert trainable_parameters(head) == trainable_parameters(last)
-    assert trainable_parameters(last)[2] == ["out_head.weight", "out_head.bias"]
-    assert first_trainable_block(last, "last_layer") == N_LAYERS  # the whole trunk is cached
-
+from hf_spam.training.trainer import SpamTrainer
 
 # ------------------------------------------------------------------------------------------------
 # Optimizer
@@ -85,7 +31,7 @@ def test_optimizer_steps_as_the_books_adamw(tmp_path):
     """The book: `torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)`, which
     decays every parameter (Trainer's default spares biases and norms). A large rate and decay
     make one step show any difference."""
-    model = tiny_model()
+    model = tiny_classifier()
     book_random_init(model, 123)  # biases and norms away from 0 and 1: their decay shows
     model = apply_trainable_layers(model, ModelArguments(trainable_layers="last_block"))
     book = copy.deepcopy(model)
@@ -106,7 +52,7 @@ def test_optimizer_steps_as_the_books_adamw(tmp_path):
         opt.step()
     for (name, ours), theirs in zip(model.named_parameters(), book.parameters(), strict=True):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-7, msg=name)
-    assert not torch.equal(model.out_head.bias, tiny_model().out_head.bias)
+    assert not torch.equal(model.out_head.bias, tiny_classifier().out_head.bias)
 
 
 def book_train(
