@@ -102,7 +102,7 @@ def run(argv: list[str]) -> int:
             )
         except BaseException:
             if args.dry_run and built_here:  # nothing went up: the dry run leaves nothing behind
-                shutil.rmtree(result.upload_dir, ignore_errors=True)
+                shutil.rmtree(result.folder, ignore_errors=True)
             raise
         print(format_space_result(space))
     return 0

@@ -4,32 +4,32 @@ A training output folder holds more than a Hub repo should (checkpoints, optimiz
 state, an evaluation's predictions), and its model card names the local folder in its usage
 snippet. `push_model_folder` checks the repo id, the token and the folder before any work, builds
 the upload folder (the files a user needs, plus `README.md` rendered for the repo id
-with the scores of an `eval_report.json` in its model-index), and uploads it with
-`upload_folder(allow_patterns=..., delete_patterns=...)`: files hf_spam wrote on an earlier push
-and no longer part of the model (an old plot, old weight shards) are deleted in the same commit,
-anything else in the repo is left alone. `dry_run=True` stops after building that folder.
+with the scores of an `eval_report.json` in its model-index), and uploads it through the one
+upload path (`upload.py`, shared with the Space) with `delete_patterns`: files hf_spam wrote on an
+earlier push and no longer part of the model (an old plot, old weight shards) are deleted in the
+same commit, anything else in the repo is left alone. `dry_run=True` stops after building that
+folder.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from huggingface_hub import HfApi, get_token
+from huggingface_hub import get_token
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from ..constants import EVAL_REPORT_FILE, EXAMPLES_FILE, TOKENIZER_FILES, is_number
 from ..errors import HubError
-from ..files import atomic_output_dir, check_model_folder, read_config, read_json
+from ..files import check_model_folder, read_config, read_json
 from ..reporting import format_table
 from .card import CARD_CONTEXT_FILE, load_card_context
 from .rendering import render_model_card
+from .upload import UploadResult, upload_built_folder
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
@@ -40,7 +40,6 @@ __all__ = [
     "EVAL_REPORT_FILE",
     "EVAL_REPORT_PATHS",
     "HubError",
-    "PushResult",
     "build_upload_folder",
     "check_repo_id",
     "eval_report_results",
@@ -76,25 +75,10 @@ DELETE_PATTERNS = (
 )
 
 
-@dataclass
-class PushResult:
-    """What was (or, in a dry run, would be) uploaded, and where it went."""
-
-    repo_id: str
-    upload_dir: Path
-    #: Relative path -> size in bytes of every uploaded file (kept after a temporary
-    #: upload folder is deleted).
-    files: dict[Path, int] = field(default_factory=dict)
-    dry_run: bool = False
-    url: str | None = None  # the commit on the Hub, after a real push
-    #: Repo files matching these and not in `files` are (or would be) deleted by the commit.
-    delete_patterns: tuple[str, ...] = DELETE_PATTERNS
-
-
 def require_token(token: str | None = None, repo_id: str | None = None) -> str:
     """The token to push with: `token`, else `HF_TOKEN`, else the stored `hf auth login` one.
 
-    Called before any work, so a missing login fails in a second, not after a build.
+    Called before any work, so a missing login fails at once, not after a build.
     """
     token = token or get_token()
     if not token:
@@ -279,15 +263,6 @@ def build_upload_folder(
     return sorted(Path(name) for name in [*names, "README.md"])
 
 
-def _temporary_upload_dir(model_dir: Path, repo_id: str) -> Path:
-    """Beside the model folder, so the weights can be hard-linked (same disk); else in /tmp."""
-    prefix = f".{repo_id.split('/')[-1]}-upload-"
-    try:
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=model_dir.expanduser().parent))
-    except OSError:  # a read-only parent folder
-        return Path(tempfile.mkdtemp(prefix=prefix))
-
-
 def push_model_folder(
     folder: str | os.PathLike,
     repo_id: str,
@@ -298,81 +273,36 @@ def push_model_folder(
     commit_message: str = DEFAULT_COMMIT_MESSAGE,
     upload_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
-) -> PushResult:
+) -> UploadResult:
     """Upload a trained model folder to the Hub repo `repo_id` (created if needed), in one commit.
 
     Checks the repo id, the token (unless `dry_run`) and the folder before building anything.
     `upload_folder` takes a single folder and the repo's README is not the folder's (its snippet
     names the repo), so the upload folder is built first (the model's files, hard-linked when the
     folder is temporary, and the README rendered for the repo) and uploaded as one commit that
-    also deletes stale files (`DELETE_PATTERNS`). It is built in `upload_dir` (refused if not
-    empty unless `overwrite`), else in a temporary folder deleted after a real push;
-    `dry_run=True` stops after building it and keeps it. `private` applies when the repo is
-    created; an existing repo keeps its visibility.
+    also deletes stale files (`DELETE_PATTERNS`); `upload_built_folder` runs that. It is built in
+    `upload_dir` (refused if not empty unless `overwrite`), else in a temporary folder beside the
+    model folder, deleted after a real push; `dry_run=True` stops after building it and keeps it.
+    `private` applies when the repo is created; an existing repo keeps its visibility.
     """
     check_repo_id(repo_id)
     if not dry_run:
         token = require_token(token, repo_id)
     upload_file_names(folder)  # fail on an incomplete folder before creating anything
     eval_report_results(folder)  # and on an unreadable evaluation report
-    keep = dry_run or upload_dir is not None
-    upload_dir = Path(upload_dir) if upload_dir else _temporary_upload_dir(Path(folder), repo_id)
-    try:
-        with atomic_output_dir(upload_dir, overwrite=overwrite) as tmp:
-            files = build_upload_folder(folder, tmp, repo_id, link=not keep)
-        sizes = {path: (upload_dir / path).stat().st_size for path in files}
-        result = PushResult(repo_id, upload_dir, sizes, dry_run=dry_run)
-        if dry_run:
-            return result
-        result.url = upload_to_hub(
-            upload_dir,
-            repo_id,
-            token=token,
-            private=private,
-            commit_message=commit_message,
-            what=str(folder),
-            allow_patterns=[path.as_posix() for path in files],
-            delete_patterns=list(DELETE_PATTERNS),
-        )
-        return result
-    finally:
-        if not keep:
-            shutil.rmtree(upload_dir, ignore_errors=True)
-
-
-def upload_to_hub(
-    folder: Path,
-    repo_id: str,
-    *,
-    token: str | None,
-    private: bool,
-    commit_message: str,
-    what: str,
-    repo_type: str = "model",
-    space_sdk: str | None = None,
-    **upload: Any,
-) -> str:
-    """Create `repo_id` if needed and upload `folder` to it in one commit; the commit's URL.
-
-    HTTP errors (HfHubHTTPError is an OSError), offline mode, connection failures and the
-    ValueError huggingface_hub raises for a README the Hub rejects become one `HubError` line
-    naming `what` was pushed where.
-    """
-    api = HfApi(token=token)
-    created = {"space_sdk": space_sdk} if space_sdk else {}
-    try:
-        api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type, **created)
-        commit = api.upload_folder(
-            repo_id=repo_id,
-            folder_path=folder,
-            commit_message=commit_message,
-            repo_type=repo_type,
-            **upload,
-        )
-    except (OSError, ValueError) as err:
-        raise HubError(f"Pushing {what} to {repo_id} failed: {err}") from err
-    page = f"https://huggingface.co/{'spaces/' if repo_type == 'space' else ''}{repo_id}"
-    return getattr(commit, "commit_url", None) or page
+    return upload_built_folder(
+        lambda target, temporary: build_upload_folder(folder, target, repo_id, link=temporary),
+        repo_id,
+        what=str(folder),
+        commit_message=commit_message,
+        output_dir=upload_dir,
+        overwrite=overwrite,
+        beside=folder,
+        dry_run=dry_run,
+        token=token,
+        private=private,
+        delete_patterns=DELETE_PATTERNS,
+    )
 
 
 def _size(num_bytes: int) -> str:
@@ -383,13 +313,13 @@ def _size(num_bytes: int) -> str:
     return f"{num_bytes:.1f} GB"
 
 
-def format_push_result(result: PushResult) -> str:
+def format_push_result(result: UploadResult) -> str:
     """The file listing scripts/push_to_hub.py prints, with what happened above it."""
     total = _size(sum(result.files.values()))
     if result.dry_run:
         head = (
             f"Dry run: would upload {len(result.files)} files ({total}) to "
-            f"https://huggingface.co/{result.repo_id} from {result.upload_dir}"
+            f"{result.page} from {result.folder}"
         )
     else:
         head = f"Uploaded {len(result.files)} files ({total}) to {result.url}"

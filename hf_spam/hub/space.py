@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, requires, version
 from pathlib import Path
 
@@ -25,11 +23,10 @@ from huggingface_hub import SpaceCard, SpaceCardData
 
 from ..constants import EXAMPLES_FILE
 from ..errors import UsageError
-from ..files import atomic_output_dir
 from ..reporting import format_table
+from .upload import UploadResult, upload_built_folder
 
 __all__ = [
-    "SpaceResult",
     "build_space_folder",
     "check_space_id",
     "format_space_result",
@@ -136,24 +133,13 @@ def build_space_folder(
     )
     body = CARD_BODY.format(title=title, model_repo_id=model_repo_id, gradio_version=sdk_version)
     SpaceCard(f"---\n{data.to_yaml()}\n---\n{body}").save(target / "README.md")
-    package = Path(__file__).resolve().parents[1]  # hf_spam/
+    package = Path(__file__).resolve().parents[1]  # hf_spam/, this module being in hf_spam/hub/
     shutil.copytree(
         package, target / "hf_spam", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
     if model_dir is not None and (Path(model_dir) / EXAMPLES_FILE).is_file():
         shutil.copy2(Path(model_dir) / EXAMPLES_FILE, target / EXAMPLES_FILE)
     return sorted(path.relative_to(target) for path in target.rglob("*") if path.is_file())
-
-
-@dataclass
-class SpaceResult:
-    """What was (or, in a dry run, would be) uploaded to the Space."""
-
-    space_id: str
-    folder: Path
-    files: dict[Path, int] = field(default_factory=dict)  # relative path -> size in bytes
-    dry_run: bool = False
-    url: str | None = None
 
 
 def push_space(
@@ -167,48 +153,38 @@ def push_space(
     token: str | None = None,
     private: bool = False,
     commit_message: str = DEFAULT_SPACE_COMMIT_MESSAGE,
-) -> SpaceResult:
+) -> UploadResult:
     """Build the Space folder and upload it to `space_id` (a Gradio Space, created if needed).
 
-    Ids and token are checked before anything is built. The folder goes to `output_dir` (refused
-    if not empty unless `overwrite`) or a temporary folder, kept for a dry run and deleted after a
-    real push. `private` applies when the Space is created.
+    Ids and token are checked before anything is built; `upload_built_folder` does the rest. The
+    folder goes to `output_dir` (refused if not empty unless `overwrite`) or a temporary folder,
+    kept for a dry run and deleted after a real push. `private` applies when the Space is created.
     """
-    from .sharing import check_repo_id, require_token, upload_to_hub
+    from .sharing import check_repo_id, require_token
 
     check_space_id(space_id)
     check_repo_id(model_repo_id)
     if not dry_run:
         token = require_token(token)
-    keep = dry_run or output_dir is not None
-    folder = Path(output_dir or tempfile.mkdtemp(prefix=f"{space_id.split('/')[-1]}-space-"))
-    try:
-        with atomic_output_dir(folder, overwrite=overwrite, flag="--output_dir") as tmp:
-            files = build_space_folder(model_repo_id, tmp, model_dir=model_dir)
-        sizes = {path: (folder / path).stat().st_size for path in files}
-        result = SpaceResult(space_id, folder, sizes, dry_run=dry_run)
-        if dry_run:
-            return result
-        result.url = upload_to_hub(
-            folder,
-            space_id,
-            token=token,
-            private=private,
-            commit_message=commit_message,
-            what="the Space",
-            repo_type="space",
-            space_sdk="gradio",
-        )
-        return result
-    finally:
-        if not keep:
-            shutil.rmtree(folder, ignore_errors=True)
+    return upload_built_folder(
+        lambda target, temporary: build_space_folder(model_repo_id, target, model_dir=model_dir),
+        space_id,
+        repo_type="space",
+        what="the Space",
+        commit_message=commit_message,
+        output_dir=output_dir,
+        overwrite=overwrite,
+        dry_run=dry_run,
+        token=token,
+        private=private,
+        space_sdk="gradio",
+    )
 
 
-def format_space_result(result: SpaceResult) -> str:
+def format_space_result(result: UploadResult) -> str:
     """What hf-spam push --space prints: where it went (or would go), then the top-level files."""
     total = sum(result.files.values())
-    where = f"https://huggingface.co/spaces/{result.space_id}"
+    where = result.page
     if result.dry_run:
         head = f"Dry run: would upload {len(result.files)} files ({total / 1024:.0f} KB) to {where}"
         head += f" from {result.folder}\nTry it: cd {result.folder} && {MODEL_ENV}=MODEL_FOLDER python app.py"

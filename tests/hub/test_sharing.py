@@ -24,6 +24,7 @@ from huggingface_hub import HfApi, ModelCard
 from transformers import pipeline
 
 import hf_spam.hub.sharing as sharing
+import hf_spam.hub.upload as upload
 from hf_spam.cli import main as cli_main
 from hf_spam.errors import HubError, ModelLoadError
 
@@ -72,7 +73,7 @@ def fake_hub(monkeypatch):
     FakeHfApi.calls = []
     FakeHfApi.fail_upload = False
     FakeHfApi.repos = {}
-    monkeypatch.setattr(sharing, "HfApi", FakeHfApi)
+    monkeypatch.setattr(upload, "HfApi", FakeHfApi)
     return FakeHfApi
 
 
@@ -148,7 +149,7 @@ def test_push_creates_the_repo_and_uploads_the_folder(model_dir, fake_hub, monke
 
     result = sharing.push_model_folder(model_dir, REPO, token="hf_flag")
     assert dict(fake_hub.calls[-3:])["init"] == {"token": "hf_flag"}
-    assert not result.upload_dir.exists()  # the temporary folder is gone
+    assert not result.folder.exists()  # the temporary folder is gone
 
     fake_hub.fail_upload = True
     assert push.main(argv) == 1

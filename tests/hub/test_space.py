@@ -19,7 +19,7 @@ from helpers import FakeHfApi, random_model
 from huggingface_hub import SpaceCard
 from packaging.requirements import Requirement
 
-import hf_spam.hub.sharing as sharing
+import hf_spam.hub.upload as upload
 from hf_spam.errors import HubError
 from hf_spam.hub.space import build_space_folder, format_space_result, push_space
 
@@ -32,7 +32,7 @@ SPACE = "alice/spam-demo"
 def fake_hub(monkeypatch):
     FakeHfApi.calls = []
     FakeHfApi.fail_upload = False
-    monkeypatch.setattr(sharing, "HfApi", FakeHfApi)  # the one place that talks to the Hub
+    monkeypatch.setattr(upload, "HfApi", FakeHfApi)  # the one place that talks to the Hub
     return FakeHfApi
 
 

@@ -472,10 +472,10 @@ def test_push_to_hub_uploads_the_finished_folder(spam_csv, tmp_path, monkeypatch
     import huggingface_hub
     from helpers import FakeHfApi
 
-    import hf_spam.hub.sharing as sharing
+    import hf_spam.hub.upload as upload
 
     FakeHfApi.calls, FakeHfApi.fail_upload = [], False
-    monkeypatch.setattr(sharing, "HfApi", FakeHfApi)
+    monkeypatch.setattr(upload, "HfApi", FakeHfApi)
     monkeypatch.setattr(huggingface_hub, "whoami", lambda token=None: {"name": "me"})
     monkeypatch.setenv("HF_TOKEN", "hf_test")
     out = tmp_path / "spam-model"
