@@ -175,6 +175,18 @@ def test_fast_path_equals_full_forward(classifier):
     torch.testing.assert_close(fast, full, atol=1e-5, rtol=0)
 
 
+def test_saved_folders_name_the_code_by_its_file_alone(classifier, tmp_path):
+    """`auto_map` names `configuration.py` / `modeling.py` as files in the folder, not by their
+    place in the package: folders saved before the package was regrouped load as they did."""
+    classifier.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["auto_map"] == {
+        "AutoConfig": "configuration.GPTConfig",
+        "AutoModelForSequenceClassification": "modeling.GPTForSequenceClassification",
+    }
+    code = (tmp_path / "modeling.py").read_text()
+    assert "from .configuration import" in code and "hf_spam" not in code.split('"""', 2)[2]
+
+
 def test_save_and_load_is_exact(classifier, tmp_path):
     classifier.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file()
