@@ -1,0 +1,1 @@
+"""The Gradio app for a trained classifier."""

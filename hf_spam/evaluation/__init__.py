@@ -1,0 +1,2 @@
+"""Evaluation reports: evaluate's text-classification evaluator over labelled data, one or more
+models."""

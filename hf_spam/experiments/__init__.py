@@ -1,0 +1,1 @@
+"""The book's table of experiments, row for row, and its plot."""
