@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import torch
 
 from . import speed
 from .runner import Measured, load_average, machine_header, measure, progress
-from .workload import QUICK_TEST_EXAMPLES, SmsArguments, benchmark_data
+from .workload import QUICK_TEST_EXAMPLES, SmsArguments, benchmark_data, quick_flag
 
 BULK_TEXTS = 100_000
 BULK_MEMORY_SIZES = (10_000, 1_000_000)
@@ -41,12 +41,10 @@ class BulkArguments(SmsArguments):
 
     _argument_group_name = "bulk benchmark"
 
-    quick: bool = field(
-        default=False,
-        metadata={"help": f"A reduced run: {QUICK_TEXTS:,} texts for (a), "
-                  f"{' and '.join(f'{n:,}' for n in QUICK_MEMORY_SIZES)} lines for (b), "
-                  f"{QUICK_TEST_EXAMPLES} test texts for (c)."},
-    )  # fmt: skip
+    quick: bool = quick_flag(
+        f"{QUICK_TEXTS:,} texts for (a), {' and '.join(f'{n:,}' for n in QUICK_MEMORY_SIZES)} "
+        f"lines for (b), {QUICK_TEST_EXAMPLES} test texts for (c)"
+    )
 
 
 def _sms_texts(dataset: str) -> list[str]:

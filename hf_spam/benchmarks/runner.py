@@ -7,8 +7,8 @@ options) to a JSON file and starts `python -m hf_spam.cli benchmark` with that f
 the environment variable `ROW_REQUEST`, not on the command line: the public flags stay the
 user's, and the row's process ends in the command's one error path, so a failing row prints one
 `error:` line and the benchmark exits with its status. The row's process writes what its row
-function returned to `record-rank<N>.json` (one per rank under torchrun); the parent reads the
-peak memory from `os.wait4`, the largest resident size of the process and what it waited for.
+function returned to `record-rank<N>.json` (one per rank under torchrun); `measure` brings back
+the process's wall-clock seconds and peak resident memory.
 
 A table module names its arguments dataclass `ARGUMENTS` and its rows `ROWS` (`registry`).
 """
@@ -23,7 +23,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,26 +77,53 @@ class RowFailed(HfSpamError):
     """A row's process died without saying why (a signal: out of memory, Ctrl-C elsewhere)."""
 
 
+#: Started by `measure` (with `python -I -S`: the standard library only), it starts the command,
+#: waits for it and writes its exit status, seconds and peak memory to the file it is given.
+#: Linux carries a process's peak resident size across `exec` into the program it starts, so a
+#: command started by the benchmark itself (hundreds of MB of torch, models and data) would
+#: report at least the benchmark's peak; started from this small process it reports its own.
+STARTER = """
+import json, os, subprocess, sys, time
+report, command = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+while True:
+    try:
+        _, status, usage = os.wait4(process.pid, 0)  # Popen.wait has no rusage
+        break
+    except KeyboardInterrupt:  # Ctrl-C reaches the command too: its status says how it ended
+        pass
+seconds = time.perf_counter() - start
+with open(report, "w") as handle:
+    json.dump({"status": os.waitstatus_to_exitcode(status), "seconds": seconds,
+               "maxrss_kb": usage.ru_maxrss}, handle)
+"""
+
+
 def measure(
     command: Sequence[str], env: Mapping[str, str] | None = None, what: str = ""
 ) -> Measured:
-    """Run `command` to its end, its output discarded and its errors shown, and measure it.
+    """Run `command` to its end, its output discarded and its errors shown, and measure it: the
+    wall-clock seconds from its start to its exit, and the peak resident memory of the process
+    (and of the processes it waited for), through `STARTER`.
 
     A command that fails stops the benchmark with its exit status (`SystemExit`): hf_spam's
     commands have printed their one error line already. One killed by a signal printed nothing:
     `RowFailed` names it (`what`, default the command).
     """
-    start = time.perf_counter()
-    process = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, env=env)
-    _, status, usage = os.wait4(process.pid, 0)  # Popen.wait has no rusage
-    seconds = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode < 0:
-        name = signal.Signals(-process.returncode).name
-        raise RowFailed(f"{what or ' '.join(command)}: its process was killed ({name})")
-    if process.returncode:
-        raise SystemExit(process.returncode)
-    return Measured(seconds, usage.ru_maxrss / 1024)  # Linux counts ru_maxrss in KiB
+    what = what or " ".join(command)
+    with tempfile.TemporaryDirectory(prefix="hf_spam-measure-") as folder:
+        report = Path(folder) / "measured.json"
+        starter = [sys.executable, "-I", "-S", "-c", STARTER, str(report), *command]
+        if subprocess.run(starter, env=env).returncode or not report.is_file():
+            raise RowFailed(f"{what}: could not be started and measured")
+        measured = json.loads(report.read_text(encoding="utf-8"))
+    if measured["status"] < 0:
+        name = signal.Signals(-measured["status"]).name
+        raise RowFailed(f"{what}: its process was killed ({name})")
+    if measured["status"]:
+        raise SystemExit(measured["status"])
+    return Measured(measured["seconds"], measured["maxrss_kb"] / 1024)  # Linux counts KiB
 
 
 def run_row(
@@ -181,6 +207,7 @@ def training_flags(output_dir: str, epochs: int, trunk_cache_dir: str, *extra: s
 
 __all__ = [
     "ROW_REQUEST",
+    "STARTER",
     "Measured",
     "Row",
     "RowFailed",

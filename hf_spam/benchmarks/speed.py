@@ -37,6 +37,7 @@ from .workload import (
     data_summary,
     inference_texts,
     mean_seconds,
+    quick_flag,
     save_model,
 )
 
@@ -50,11 +51,9 @@ class SpeedArguments(SmsArguments):
 
     _argument_group_name = "speed benchmark"
 
-    quick: bool = field(
-        default=False,
-        metadata={"help": f"A reduced run: 2 epochs, 48 training and {QUICK_TEST_EXAMPLES} test "
-                  "texts, the headline rows."},
-    )  # fmt: skip
+    quick: bool = quick_flag(
+        f"2 epochs, 48 training and {QUICK_TEST_EXAMPLES} test texts, the headline rows"
+    )
     epochs: int | None = field(default=None, metadata={"help": "Epochs (default 5; quick: 2)."})
     train_examples: int | None = field(
         default=None, metadata={"help": "Use only this many training texts (quick: 48)."}

@@ -24,6 +24,11 @@ INFERENCE_REPEATS = 2
 QUICK_TEST_EXAMPLES = 64
 
 
+def quick_flag(what: str) -> Any:
+    """The `--quick` field of a table, its help saying what the reduced run runs."""
+    return field(default=False, metadata={"help": f"A reduced run: {what}."})
+
+
 @dataclass
 class SmsArguments:
     """The flags of every table over the SMS workload (each table's dataclass adds its own)."""
@@ -32,7 +37,7 @@ class SmsArguments:
         default=os.environ.get("HF_SPAM_SMS_FILE", "sms_spam"),
         metadata={"help": "SMSSpamCollection file, or 'sms_spam' to download it."},
     )
-    quick: bool = field(default=False, metadata={"help": "A reduced run, on fewer texts."})
+    quick: bool = quick_flag("fewer texts")
     test_examples: int | None = field(
         default=None, metadata={"help": f"Use only this many test texts (quick: "
                                         f"{QUICK_TEST_EXAMPLES})."}
@@ -153,5 +158,6 @@ __all__ = [
     "data_summary",
     "inference_texts",
     "mean_seconds",
+    "quick_flag",
     "save_model",
 ]

@@ -1,6 +1,6 @@
 """The printed tables keep their format: fixed records printed by the table modules against the
 tables as README's Speed and Bulk sections show them (the command's output as printed), and the
-scale table as it printed before the tables shared one runner."""
+scale tables written out: columns, alignment and number formats."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ BULK_BOUND = (  # one printed line (README wraps it)
     "multiplies fp32 matrices at 217 GFLOP/s, so no fp32 path exceeds 46 texts/s"
 )
 
-# The scale table as it printed before (the same records through the earlier module).
+# The scale tables of the records in `test_the_scale_tables_keep_their_format`.
 SCALE_TABLE = """\
 texts    tokens  peak RSS MB  store GB  trunk pass s  s/epoch  trunk/example      2nd run trunk/example
 -----  --------  -----------  --------  ------------  -------  -----------------  ---------------------
@@ -176,7 +176,7 @@ def _run(tokens, rss, store, trunk, epochs, counts, hook, used=True) -> RunRecor
                      store_used=used)  # fmt: skip
 
 
-def test_the_scale_tables_print_as_before():
+def test_the_scale_tables_keep_their_format():
     rows = [
         scale.size_row(1000, _run(294_000, 1446.4, 0.9e9, 27.46, [11.0, 9.8], [1] * 1000, 1000),
                        _run(294_000, 1400, 0.9e9, 0.3, [1.0], [0] * 1000, 0)),
