@@ -71,9 +71,10 @@ def run(argv: list[str]) -> int:
     if argv[:1] in (["-h"], ["--help"]):
         print(_help())
         return 0
+    # The table is picked here, then parsed by its own parser: argparse's subparsers fill one
+    # namespace, not the dataclasses HfArgumentParser builds.
     table, flags = table_of(argv)
     module = importlib.import_module(TABLES[table])
-    # One parser per table: HfArgumentParser has no subcommands, argparse's would not know it.
     parser = parser_for(f"benchmark {table}", (module.ARGUMENTS,), summary(table))
     (args,) = parser.parse(flags)
     module.main(args)
