@@ -1,9 +1,12 @@
-"""Benchmark the book's fine-tuning workload: the plain approach vs hf_spam, in one table.
+"""The benchmark tables: `hf-spam benchmark speed|bulk|scale`.
 
-    python scripts/benchmark.py --dataset ../shared/data/SMSSpamCollection          # full
-    python scripts/benchmark.py --dataset ../shared/data/SMSSpamCollection --quick  # < 2 min
+    python scripts/benchmark.py speed --dataset ../shared/data/SMSSpamCollection          # full
+    python scripts/benchmark.py speed --dataset ../shared/data/SMSSpamCollection --quick  # reduced
+    python scripts/benchmark.py bulk --dataset ../shared/data/SMSSpamCollection
+    python scripts/benchmark.py scale --quick
 
-See `hf_spam/benchmarks/speed.py` for what each row measures.
+Without a table the speed table runs, as before (`--bulk` / `--scale` name the other two). See
+`hf_spam/benchmarks/speed.py` for what each row measures.
 """
 
 import sys

@@ -1,33 +1,50 @@
-"""Bulk prediction benchmark (`hf-spam benchmark --bulk`): `hf-spam predict` end to end, the bulk
-path against `pipeline()`, on the tiny classifier and the 124M model.
+"""Bulk prediction: `hf-spam predict` end to end, the bulk path against `pipeline()`.
 
-(a) the tiny classifier (2 blocks of width 32, GPT-2's vocabulary) over 100k SMS-length texts,
+On the tiny classifier and the 124M model: (a) the tiny classifier (2 blocks of width 32, GPT-2's vocabulary) over 100k SMS-length texts,
 end to end in a fresh process (imports and model load included), bulk path vs `--use_pipeline`;
 (b) peak resident memory of the bulk path at 10k and 1M lines; (c) the 124M model, bulk vs the
-batched pipeline over the SMS test texts (rows of the SMS benchmark, each in its own process), and
+batched pipeline over the SMS test texts (rows of the speed table, each in its own process), and
 the fastest any fp32 path could be here: the forward's multiply-adds at this CPU's measured matrix
-product rate.
+product rate. Every measurement runs `REPEATS` times.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
+import random
 import sys
 import tempfile
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..hardware import cpu_name
-from .speed import BenchmarkArguments, Row, benchmark_data, run_all
+from . import speed
+from .runner import Measured, load_average, machine_header, measure, progress
+from .workload import QUICK_TEST_EXAMPLES, SmsArguments, benchmark_data, quick_flag
 
 BULK_TEXTS = 100_000
 BULK_MEMORY_SIZES = (10_000, 1_000_000)
+QUICK_TEXTS, QUICK_MEMORY_SIZES = 5_000, (1_000, 20_000)
+REPEATS = 2
 #: The tiny classifier of the bulk rows: GPT-2's vocabulary and context, 2 blocks of width 32.
 BULK_TINY_CONFIG = dict(emb_dim=32, n_layers=2, n_heads=4)
+#: (a): `hf-spam predict`'s own path, and the same command through `pipeline()`.
+PREDICT_PATHS = {"bulk path": (), "pipeline()": ("--use_pipeline",)}
+#: (c): the pipeline as it runs today, as it ran before the model grouped texts by length, bulk.
+LARGE_ROWS = ("pipe_hf_spam_batched", "pipe_hf_spam_every_position", "bulk_hf_spam")
+
+
+@dataclass
+class BulkArguments(SmsArguments):
+    """What the bulk prediction benchmark reads."""
+
+    _argument_group_name = "bulk benchmark"
+
+    quick: bool = quick_flag(
+        f"{QUICK_TEXTS:,} texts for (a), {' and '.join(f'{n:,}' for n in QUICK_MEMORY_SIZES)} "
+        f"lines for (b), {QUICK_TEST_EXAMPLES} test texts for (c)"
+    )
 
 
 def _sms_texts(dataset: str) -> list[str]:
@@ -38,8 +55,6 @@ def _sms_texts(dataset: str) -> list[str]:
 
 def _write_sample(texts: list[str], n: int, path: Path, seed: int = 0) -> Path:
     """`n` texts drawn (with repeats) from `texts`, one per line, written as they are drawn."""
-    import random
-
     rng = random.Random(seed)
     with open(path, "w", encoding="utf-8") as handle:
         for _ in range(n):
@@ -59,57 +74,57 @@ def _save_tiny_classifier(folder: Path) -> Path:
     return folder
 
 
-def _timed_predict(model: Path, texts: Path, output: Path, *extra: str) -> tuple[float, float]:
-    """Wall-clock seconds and peak RSS (MB) of one `hf-spam predict` process, start-up included
-    (`os.wait4` gives this child's own maximum resident size)."""
-    cmd = [sys.executable, "-m", "hf_spam.cli", "predict", "--model", str(model)]
-    cmd += ["--input", str(texts), "--output", str(output), "--overwrite", "--progress", "false"]
-    start = time.perf_counter()
-    process = subprocess.Popen([*cmd, *extra], stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise subprocess.CalledProcessError(process.returncode, cmd)
-    return seconds, usage.ru_maxrss / 1024
+def timed_predict(model: Path, texts: Path, output: Path, *extra: str) -> Measured:
+    """One `hf-spam predict` process, start-up included, as the runner measures its rows."""
+    command = [sys.executable, "-m", "hf_spam.cli", "predict", "--model", str(model),
+               "--input", str(texts), "--output", str(output), "--overwrite",
+               "--progress", "false", *extra]  # fmt: skip
+    return measure(command)
 
 
-def run_bulk_benchmark(args: BenchmarkArguments, repeats: int = 2) -> list[dict[str, Any]]:
-    """Table rows: (a) the tiny classifier over `BULK_TEXTS` SMS texts, `hf-spam predict` end
-    to end (a fresh process: imports and model load included), bulk path vs `--use_pipeline`;
-    (b) peak resident memory of the bulk path at 10k and 1M lines; (c) the 124M model, bulk vs
-    the batched pipeline over the SMS test texts (the `pipe_hf_spam_batched` and `bulk_hf_spam`
-    rows, each in its own process). Every measurement runs `repeats` times."""
+def bulk_row(
+    name: str,
+    texts: int,
+    measured: Measured,
+    rate: float | None = None,
+    note: str = "end to end, start-up included",
+) -> dict[str, str]:
+    """A line of the table: `texts` over the measured seconds, unless the row gives its `rate`."""
+    rate = texts / measured.seconds if rate is None else rate
+    return {"run": name, "texts/s": f"{rate:,.0f}", "s": f"{measured.seconds:.1f}",
+            "peak RSS MB": f"{measured.peak_memory_mb:.0f}", "note": note}  # fmt: skip
+
+
+def run_bulk_benchmark(args: BulkArguments, repeats: int = REPEATS) -> list[dict[str, Any]]:
+    """The table's rows: (a), (b), then (c), every measurement `repeats` times."""
     texts = _sms_texts(args.dataset)
-    n_texts = 5_000 if args.quick else BULK_TEXTS
-    sizes = (1_000, 20_000) if args.quick else BULK_MEMORY_SIZES
+    n_texts = QUICK_TEXTS if args.quick else BULK_TEXTS
+    sizes = QUICK_MEMORY_SIZES if args.quick else BULK_MEMORY_SIZES
     rows = []
     with tempfile.TemporaryDirectory(prefix="hf_spam-bulk-bench-") as tmp:
         tmp = Path(tmp)
         model = _save_tiny_classifier(tmp / "tiny")
         sample = _write_sample(texts, n_texts, tmp / f"{n_texts}.txt")
-        for label, extra in (("bulk path", ()), ("pipeline()", ("--use_pipeline",))):
+        for label, extra in PREDICT_PATHS.items():
             for repeat in range(repeats):
-                print(f"tiny, {label}, run {repeat + 1} ...", file=sys.stderr, flush=True)
-                seconds, peak = _timed_predict(model, sample, tmp / "out.jsonl", *extra)
-                rows.append(
-                    _bulk_row(f"(a) tiny, {n_texts:,} texts, {label}", n_texts, seconds, peak)
-                )
+                progress(f"tiny, {label}, run {repeat + 1}")
+                measured = timed_predict(model, sample, tmp / "out.jsonl", *extra)
+                rows.append(bulk_row(f"(a) tiny, {n_texts:,} texts, {label}", n_texts, measured))
         for size in sizes:
             sample = _write_sample(texts, size, tmp / f"{size}.txt")
             for repeat in range(repeats):
-                print(f"memory, {size:,} lines, run {repeat + 1} ...", file=sys.stderr, flush=True)
-                seconds, peak = _timed_predict(model, sample, tmp / "out.jsonl")
-                rows.append(_bulk_row(f"(b) tiny, {size:,} lines, bulk path", size, seconds, peak))
+                progress(f"memory, {size:,} lines, run {repeat + 1}")
+                measured = timed_predict(model, sample, tmp / "out.jsonl")
+                rows.append(bulk_row(f"(b) tiny, {size:,} lines, bulk path", size, measured))
             sample.unlink()
+    speed_args = speed.SpeedArguments(dataset=args.dataset, test_examples=args.test_examples,
+                                      inference_batch_size=args.inference_batch_size)  # fmt: skip
     for _ in range(repeats):
-        for row in run_all(dataclasses_replace(args, rows=",".join(LARGE_ROWS))):
-            rows.append(_bulk_row(f"(c) 124M, {row.name}", 0, row.seconds, row.peak_memory_mb, row))
+        for row in speed.measure_rows(speed_args, list(LARGE_ROWS)):
+            measured = Measured(row.seconds, row.peak_memory_mb)
+            rows.append(bulk_row(f"(c) 124M, {row.name}", 0, measured, row.examples_per_s,
+                                 row.note))  # fmt: skip
     return rows
-
-
-#: (c): the pipeline as it runs today, as it ran before the model grouped texts by length, bulk.
-LARGE_ROWS = ("pipe_hf_spam_batched", "pipe_hf_spam_every_position", "bulk_hf_spam")
 
 
 def classifier_forward_flops(config: Any, lengths: list[int]) -> int:
@@ -126,43 +141,37 @@ def classifier_forward_flops(config: Any, lengths: list[int]) -> int:
     return 2 * macs
 
 
-def large_model_bound(args: BenchmarkArguments) -> str:
-    """The fastest the 124M model can classify the SMS test texts here in fp32: its forward's
-    FLOPs at this CPU's measured matrix-product rate."""
-    from ..hardware import matmul_gflops
+def bound_line(lengths: list[int], gflops: float) -> str:
+    """The fastest the 124M model can classify texts of `lengths` tokens in fp32: its forward's
+    FLOPs at `gflops`, a measured matrix-product rate."""
     from ..model.configuration import GPTConfig
 
-    lengths = [len(ids) for ids in benchmark_data(args).dataset["test"]["input_ids"]]
     flops = classifier_forward_flops(GPTConfig(num_labels=2), lengths)
-    rate = matmul_gflops()
-    bound = len(lengths) / (flops / (rate * 1e9))
+    bound = len(lengths) / (flops / (gflops * 1e9))
     return (f"(c) bound: {len(lengths)} texts, {sum(lengths):,} tokens, at least "
             f"{flops / 1e12:.2f} TFLOP of matrix products; this CPU multiplies fp32 matrices at "
-            f"{rate:.0f} GFLOP/s, so no fp32 path exceeds {bound:.0f} texts/s")  # fmt: skip
+            f"{gflops:.0f} GFLOP/s, so no fp32 path exceeds {bound:.0f} texts/s")  # fmt: skip
 
 
-def _bulk_row(name: str, n: int, seconds: float, peak: float, row: Row | None = None) -> dict:
-    rate = row.examples_per_s if row else n / seconds
-    note = row.note if row else "end to end, start-up included"
-    return {"run": name, "texts/s": f"{rate:,.0f}", "s": f"{seconds:.1f}",
-            "peak RSS MB": f"{peak:.0f}", "note": note}  # fmt: skip
+def large_model_bound(args: BulkArguments) -> str:
+    """`bound_line` over the SMS test texts, at this CPU's rate."""
+    from ..hardware import matmul_gflops
+
+    lengths = [len(ids) for ids in benchmark_data(args).dataset["test"]["input_ids"]]
+    return bound_line(lengths, matmul_gflops())
 
 
-def dataclasses_replace(args: BenchmarkArguments, **changes: Any) -> BenchmarkArguments:
-    from dataclasses import replace
-
-    return replace(args, quick=False, **changes)
+ARGUMENTS = BulkArguments
 
 
-def main(argv: list[str] | None = None) -> None:
-    from transformers import HfArgumentParser
-
+def main(args: BulkArguments) -> None:
+    from ..files import write_json
     from ..reporting import format_table
 
-    (args,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses(args=argv)
     table = run_bulk_benchmark(args)
     bound = large_model_bound(args)
-    print(f"{cpu_name()} ({os.cpu_count()} CPUs), torch {torch.__version__}, "
-          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(machine_header(cpu=[f"load average {load_average()}"]))
     print(format_table(table))
     print(bound)
+    if args.output_json:
+        write_json(args.output_json, {"rows": table, "bound": bound})

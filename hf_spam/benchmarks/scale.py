@@ -1,11 +1,10 @@
-"""The scale benchmark (issue 11): the trunk feature store at IMDb-like sizes, one table.
+"""The trunk feature store at IMDb-like sizes: memory, time and trunk passes per size.
 
 A model of GPT-2's width (emb_dim 768, 12 heads) with 2 blocks and random weights, trained with
 `--trainable_layers last_block` by `hf_spam.training.run.train`, so the frozen trunk is the
 embeddings + block 0 and the store holds its float32 output: tokens x 768 x 4 bytes. The texts
-are synthetic token rows of IMDb-like lengths (log-normal, mean ~300 tokens, clipped to [20,
-1024]), split 70/10/20 as the book's IMDb split (35k/5k/10k). Each size runs in its own process
-(peak resident memory is that process's `ru_maxrss`), then a second process with the same
+are synthetic token rows of IMDb-like lengths (`synthetic`). Each size runs in its own process
+(`runner`: peak resident memory is that process's), then a second process with the same
 fingerprint, which must compute nothing. Finally a `torchrun --nproc_per_node 2` run at one size
 builds a fresh store across both ranks; it must compute each example's trunk exactly once over
 both ranks and all epochs, and end with the weights and metrics of a one-process run with the
@@ -16,38 +15,32 @@ Trunk computations are counted twice, independently: by the store (`computed_per
 by a forward hook on block 0 counting the rows it runs (the build, and any epoch or evaluation
 that missed the store).
 
-    hf-spam benchmark --scale            # 1k, 5k, 20k, 50k texts, 2 epochs (~80 min on 2 cores)
-    hf-spam benchmark --scale --sizes 1000,5000   # ~9 min on an idle 2-core EPYC
-    hf-spam benchmark --scale --quick    # 50 and 200 texts, 1 epoch, < 3 min
+    hf-spam benchmark scale                       # 1k, 5k, 20k, 50k texts, 2 epochs
+    hf-spam benchmark scale --sizes 1000,5000
+    hf-spam benchmark scale --quick               # 50 and 200 texts, 1 epoch
 """
 
 from __future__ import annotations
 
-import json
-import os
-import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import UsageError
+from .runner import Row, load_average, machine_header, progress, registry, run_row, training_flags
+from .synthetic import prepared_data, save_synthetic
 
-VOCAB = 50257
-SPLIT_FRACTIONS = {"train": 0.7, "validation": 0.1, "test": 0.2}  # the book's IMDb 35k/5k/10k
-LENGTH_SIGMA = 0.8  # log-normal spread: IMDb reviews' median is well below their mean
-MIN_TOKENS, MAX_TOKENS = 20, 1024
-FLOAT32_BYTES = 4
-SAME_ORDER = ["--train_sampling_strategy", "random"]  # 1 x 8 == 2 x 4 only with one random order
+SAME_ORDER = ("--train_sampling_strategy", "random")  # 1 x 8 == 2 x 4 only with one random order
 GLOBAL_BATCH = 8  # and whole global batches: accelerate fills a short last batch on 2 ranks
 # with examples from the start, one process takes it short (so the torchrun data is cut to it)
 WEIGHT_ATOL = 1e-4  # all-reduce averages two half-batch means: float sums in another order
+#: The runs' environment: no tokenizers thread pool in processes that torchrun starts.
+QUIET_TOKENIZERS = {"TOKENIZERS_PARALLELISM": "false"}
 
 
 @dataclass
@@ -71,13 +64,8 @@ class ScaleArguments:
         metadata={"help": "Where the stores go (default: a temporary folder on /tmp or the "
                   "current directory, whichever has more free space)."},
     )  # fmt: skip
-    quick: bool = field(default=False, metadata={"help": "50 and 200 texts, 1 epoch, < 3 min."})
+    quick: bool = field(default=False, metadata={"help": "50 and 200 texts, 1 epoch."})
     output_json: str | None = field(default=None, metadata={"help": "Also write rows as JSON."})
-    # Internal: one run in this process (the driver starts these).
-    run_data: str | None = field(default=None, metadata={"help": "(internal) data folder."})
-    run_output: str | None = field(default=None, metadata={"help": "(internal) result folder."})
-    run_cache: str | None = field(default=None, metadata={"help": "(internal) store folder."})
-    run_extra: str = field(default="", metadata={"help": "(internal) extra train flags."})
 
     def __post_init__(self) -> None:
         if self.quick:
@@ -96,101 +84,13 @@ class ScaleArguments:
 
 
 # ------------------------------------------------------------------------------------------------
-# Synthetic data
-# ------------------------------------------------------------------------------------------------
-
-
-def synthetic_lengths(n: int, mean_tokens: int, seed: int = 123) -> np.ndarray:
-    """Log-normal lengths with mean ~`mean_tokens`, clipped to [20, 1024] (IMDb-like)."""
-    rng = np.random.default_rng(seed)
-    mu = np.log(mean_tokens) - LENGTH_SIGMA**2 / 2  # E[lognormal] = exp(mu + sigma^2 / 2)
-    lengths = rng.lognormal(mu, LENGTH_SIGMA, n).round().astype(np.int64)
-    return lengths.clip(min(MIN_TOKENS, mean_tokens), MAX_TOKENS)
-
-
-def synthetic_dataset(n: int, mean_tokens: int, seed: int = 123) -> Any:
-    """A `DatasetDict` of random token rows (70/10/20), labels learnable from the first token."""
-    from datasets import Dataset, DatasetDict
-
-    rng = np.random.default_rng(seed + 1)
-    lengths = synthetic_lengths(n, mean_tokens, seed)
-    bounds = np.cumsum([0] + [round(n * f) for f in SPLIT_FRACTIONS.values()])
-    bounds[-1] = n
-    splits = {}
-    for split, first, last in zip(SPLIT_FRACTIONS, bounds[:-1], bounds[1:], strict=True):
-
-        def rows(first=first, last=last):
-            for length in lengths[first:last]:
-                ids = rng.integers(0, VOCAB - 1, int(length))
-                yield {"input_ids": ids.tolist(), "attention_mask": [1] * int(length),
-                       "label": int(ids[0] % 2)}  # fmt: skip
-
-        splits[split] = Dataset.from_generator(rows, keep_in_memory=True)
-    return DatasetDict(splits)
-
-
-def save_synthetic(folder: Path, n: int, mean_tokens: int, train_multiple: int = 1) -> Path:
-    """Write the data once; every run memory-maps it (`load_from_disk`), as a cached dataset.
-    `train_multiple`: cut the training split to whole batches of that size."""
-    import datasets
-
-    datasets.disable_progress_bars()
-    data = synthetic_dataset(n, mean_tokens)
-    data["train"] = data["train"].select(
-        range(len(data["train"]) // train_multiple * train_multiple)
-    )
-    data.save_to_disk(str(folder))
-    return folder
-
-
-def prepared_data(folder: str | os.PathLike) -> Any:
-    """`PreparedData` over the saved synthetic splits, as `prepare_data` would describe them."""
-    from datasets import load_from_disk
-
-    from ..data import PreparedData
-    from ..data.report import DataReport
-    from ..data.tokenization import GPT2_PAD_TOKEN_ID
-
-    dataset = load_from_disk(str(folder))
-    labels = {"negative": 0, "positive": 1}
-    lengths = {s: np.array([len(r) for r in d["input_ids"]]) for s, d in dataset.items()}
-    report = DataReport(
-        source=f"synthetic ({folder})", label_names=list(labels),
-        rows_read={s: len(d) for s, d in dataset.items()},
-        empty_dropped={s: 0 for s in dataset}, duplicates_dropped=0, balanced=False,
-        class_counts={s: {} for s in dataset},
-        token_lengths={s: {"min": int(n.min()), "median": float(np.median(n)), "max": int(n.max())}
-                       for s, n in lengths.items()},
-        truncated={s: 0 for s in dataset}, padding="dynamic", max_length=MAX_TOKENS,
-        pad_token_id=GPT2_PAD_TOKEN_ID, cross_split_duplicates={},
-    )  # fmt: skip
-    return PreparedData(dataset, labels, {v: k for k, v in labels.items()}, GPT2_PAD_TOKEN_ID,
-                        MAX_TOKENS, "dynamic", report)  # fmt: skip
-
-
-# ------------------------------------------------------------------------------------------------
 # One run (in its own process)
 # ------------------------------------------------------------------------------------------------
 
 
-def train_argv(
-    args: ScaleArguments, output_dir: str, cache_dir: str, extra: list[str]
-) -> list[str]:
-    overrides = f"n_layers=2,emb_dim={args.emb_dim},n_heads={args.n_heads}"
-    return [
-        "--model_name_or_path", "openai-community/gpt2", "--init", "random",
-        "--config_overrides", overrides, "--trainable_layers", "last_block",
-        "--output_dir", output_dir, "--overwrite_output_dir", "true",
-        "--num_train_epochs", str(args.epochs), "--eval_strategy", "no",
-        "--save_strategy", "no", "--eval_on_train", "false", "--disable_tqdm", "true",
-        "--logging_strategy", "no", "--report_to", "none", "--trunk_cache_dir", cache_dir,
-        *extra,
-    ]  # fmt: skip
-
-
 @dataclass
 class RunRecord:
-    """What one process measured."""
+    """What one process measured (`peak_rss_mb`: its runner's measurement)."""
 
     rank: int = 0
     world_size: int = 1
@@ -206,12 +106,14 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def run_one(args: ScaleArguments) -> RunRecord:
-    """Train once on `args.run_data` with the store under `args.run_cache`; measure it."""
-    from transformers import HfArgumentParser, TrainerCallback
+def train_once(
+    args: ScaleArguments, data: str, output: str, cache: str, extra: tuple[str, ...] = ()
+) -> RunRecord:
+    """Train once on the saved data `data`, the store under `cache`, into `output`; measure it."""
+    from transformers import TrainerCallback
 
-    from ..data import DataArguments
-    from ..training import run as training
+    from ..training.arguments import parse_train_arguments
+    from ..training.run import train
 
     record = RunRecord()
 
@@ -232,14 +134,12 @@ def run_one(args: ScaleArguments) -> RunRecord:
         def on_epoch_end(self, args, state, control, **kwargs):
             record.epoch_seconds.append(time.perf_counter() - self.started)
 
-    argv = train_argv(args, args.run_output, args.run_cache, args.run_extra.split())
-    parser = HfArgumentParser(
-        (training.ModelArguments, DataArguments, training.SpamTrainingArguments)
-    )
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    prepared = prepared_data(args.run_data)
-    result = training.train(
-        model_args, data_args, training_args, callbacks=[Measure()], prepared=prepared
+    overrides = f"n_layers=2,emb_dim={args.emb_dim},n_heads={args.n_heads}"
+    shape = ("--config_overrides", overrides, "--trainable_layers", "last_block")
+    flags = training_flags(output, args.epochs, cache, *shape, *extra)
+    model_args, data_args, training_args = parse_train_arguments(flags)
+    result = train(
+        model_args, data_args, training_args, callbacks=[Measure()], prepared=prepared_data(data)
     )
     store, record.trunk_seconds = result.trunk_store, result.trunk_seconds
     if store is not None:
@@ -250,36 +150,33 @@ def run_one(args: ScaleArguments) -> RunRecord:
     record.rank, record.world_size = training_args.process_index, training_args.world_size
     record.metrics = {k: float(v) for k, v in result.metrics.items()
                       if k.endswith(("_loss", "_accuracy")) and v is not None}  # fmt: skip
-    record.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return record
 
 
+ARGUMENTS = ScaleArguments
+ROWS = registry(
+    Row("build", "a run on a fresh store: builds it", train_once),
+    Row("reuse", "a second run with the same fingerprint: computes no trunk", train_once,
+        {"extra": ("--max_steps", "1")}),
+    Row("one_process", "one process, batch 8, one seeded random order", train_once,
+        {"extra": SAME_ORDER}),
+    Row("two_processes", "torchrun x2 (gloo), per-device batch 4, the same order", train_once,
+        {"extra": (*SAME_ORDER, "--per_device_train_batch_size", "4", "--ddp_backend", "gloo")},
+        processes=2),
+)  # fmt: skip
+
+
+def run(args: ScaleArguments, row: str, data: Path, output: Path, cache: Path) -> list[RunRecord]:
+    """The row's training run in fresh process(es); the records of every rank."""
+    paths = {"data": str(data), "output": str(output), "cache": str(cache)}
+    result = run_row(__name__, ROWS[row], args, paths, env=QUIET_TOKENIZERS)
+    return [RunRecord(**{**record, "peak_rss_mb": result.peak_memory_mb})
+            for record in result.records]  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------------------
-# Driver: each run in its own process
+# The table
 # ------------------------------------------------------------------------------------------------
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-
-
-def spawn_run(
-    args: ScaleArguments, data: Path, output: Path, cache: Path, extra: list[str], nproc: int = 1
-) -> list[RunRecord]:
-    """One training run in fresh process(es); the records of every rank."""
-    launcher = [sys.executable]
-    if nproc > 1:
-        launcher += ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc)]
-        extra = [*extra, "--ddp_backend", "gloo"]
-    own = ["--sizes", args.sizes, "--epochs", str(args.epochs), "--emb_dim", str(args.emb_dim),
-           "--n_heads", str(args.n_heads), "--run_data", str(data), "--run_output", str(output),
-           "--run_cache", str(cache), f"--run_extra={' '.join(extra)}"]  # fmt: skip
-    cmd = [*launcher, "-m", "hf_spam.benchmarks.scale", *own]
-    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-    files = sorted(output.glob("scale-record-rank*.json"))
-    return [RunRecord(**json.loads(p.read_text())) for p in files]
 
 
 def store_root(requested: str | None) -> Path:
@@ -323,7 +220,7 @@ def torchrun_check(two: list[RunRecord], one: RunRecord, weights: tuple[Any, Any
     """Across both ranks: trunk passes per example (store and hook), and equality with `one`:
     the final weights and accuracies. The losses are shown, not judged: the 2-process run's
     evaluation losses are Trainer's distributed evaluation, which differs from evaluating the
-    same weights in one process (weights equal to 2e-7 gave losses 4e-3 apart; see README)."""
+    same weights in one process (see README)."""
     per_example = np.sum([r.computed_per_example for r in two], axis=0)
     hook_rows = sum(r.block0_rows for r in two)
     a, b = weights
@@ -350,21 +247,20 @@ def run_scale(args: ScaleArguments, root: Path) -> tuple[list[dict], dict | None
 
     rows = []
     for n in args.size_list:
-        print(f"scale: {n} texts ...", file=sys.stderr, flush=True)
+        progress(f"scale: {n} texts")
         data = save_synthetic(root / f"data-{n}", n, args.mean_tokens)
         cache = root / f"stores-{n}"
-        first = spawn_run(args, data, root / f"run-{n}", cache, [])[0]
-        second = spawn_run(args, data, root / f"run-{n}-again", cache, ["--max_steps", "1"])[0]
+        first = run(args, "build", data, root / f"run-{n}", cache)[0]
+        second = run(args, "reuse", data, root / f"run-{n}-again", cache)[0]
         rows.append(size_row(n, first, second))
         shutil.rmtree(cache, ignore_errors=True)  # the next size needs the space
     check = None
     if args.torchrun_size:
         n = args.torchrun_size
-        print(f"scale: torchrun, {n} texts ...", file=sys.stderr, flush=True)
+        progress(f"scale: torchrun, {n} texts")
         data = save_synthetic(root / f"data-torchrun-{n}", n, args.mean_tokens, GLOBAL_BATCH)
-        one = spawn_run(args, data, root / "one", root / "stores-one", SAME_ORDER)[0]
-        two = spawn_run(args, data, root / "two", root / "stores-two",
-                        [*SAME_ORDER, "--per_device_train_batch_size", "4"], nproc=2)  # fmt: skip
+        one = run(args, "one_process", data, root / "one", root / "stores-one")[0]
+        two = run(args, "two_processes", data, root / "two", root / "stores-two")
         weights = (load_file(root / "one" / "model.safetensors"),
                    load_file(root / "two" / "model.safetensors"))  # fmt: skip
         check = {"texts": n, **torchrun_check(two, one, weights)}
@@ -372,7 +268,7 @@ def run_scale(args: ScaleArguments, root: Path) -> tuple[list[dict], dict | None
 
 
 def targets(rows: list[dict], check: dict | None) -> list[str]:
-    """The issue's targets, each with the figures and met / not met."""
+    """The scale targets, each with the figures and met / not met."""
     lines = []
     if len(rows) > 1:
         small, large = rows[0], rows[-1]
@@ -396,19 +292,17 @@ def targets(rows: list[dict], check: dict | None) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> None:
-    import torch
-    from transformers import HfArgumentParser
+def header(args: ScaleArguments, root: Path, free_gb: float, seconds: float) -> str:
+    machine = machine_header(cpu=[f"load average {load_average()}"])
+    return (f"{machine}; stores in {root} ({free_gb:.0f} GB free); width {args.emb_dim}, "
+            f"2 blocks, last_block trainable, mean {args.mean_tokens} tokens, {args.epochs} "
+            f"epoch(s); {seconds:.0f} s in all")  # fmt: skip
 
-    from ..hardware import cpu_name
+
+def main(args: ScaleArguments) -> None:
+    from ..files import write_json
     from ..reporting import format_table
 
-    (args,) = HfArgumentParser(ScaleArguments).parse_args_into_dataclasses(args=argv)
-    if args.run_data:  # one run (a rank of it under torchrun)
-        record = run_one(args)
-        out = Path(args.run_output) / f"scale-record-rank{record.rank}.json"
-        out.write_text(json.dumps(asdict(record)))
-        return
     root = store_root(args.trunk_cache_dir)
     root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -418,18 +312,13 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if not args.trunk_cache_dir:
             shutil.rmtree(root, ignore_errors=True)
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"{cpu_name()} ({os.cpu_count()} CPUs, load average {load}), torch {torch.__version__}"
-          f", {torch.get_num_threads()} threads; stores in {root} ({free:.0f} GB free); "
-          f"width {args.emb_dim}, 2 blocks, last_block trainable, mean {args.mean_tokens} tokens"
-          f", {args.epochs} epoch(s); {time.perf_counter() - started:.0f} s in all")  # fmt: skip
+    print(header(args, root, free, time.perf_counter() - started))
     print(format_table(rows))
     if check:
         print(format_table([check]))
     print("\n".join(targets(rows, check)))
     if args.output_json:
-        Path(args.output_json).write_text(json.dumps({"sizes": rows, "torchrun": check}, indent=2))
+        write_json(args.output_json, {"sizes": rows, "torchrun": check})
 
 
-if __name__ == "__main__":
-    main()
+__all__ = ["ARGUMENTS", "ROWS", "RunRecord", "ScaleArguments", "main", "run_scale"]

@@ -1,6 +1,9 @@
-"""The bulk benchmark's bound on the 124M rows: FLOPs counted against torch's own FLOP counter."""
+"""The bulk benchmark's bound on the 124M rows: FLOPs counted against torch's own FLOP counter,
+and the matrix-product rate it divides them by."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 import torch
@@ -25,5 +28,16 @@ def test_forward_flops_are_the_models_matrix_products(lengths):
     assert classifier_forward_flops(config, lengths) == products
 
 
-def test_matmul_rate_is_a_rate():
-    assert 0.1 < matmul_gflops(rows=64, width=32, seconds=0.05) < 1e6
+def test_matmul_rate_is_the_products_flops_over_the_best_time(monkeypatch):
+    """With a clock that advances 1 ms a reading, every product takes 1 ms: the rate is the
+    product's FLOPs (torch's counter) per ms; a real clock gives a positive, finite rate."""
+    rows, width = 64, 32
+    counter = FlopCounterMode(display=False)
+    with counter:
+        torch.randn(rows, width) @ torch.randn(width, 4 * width)
+    flops = counter.get_total_flops()
+    clock = iter(range(10**6))
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock) * 1e-3)
+    assert matmul_gflops(rows=rows, width=width, seconds=0.05) == pytest.approx(flops / 1e-3 / 1e9)
+    monkeypatch.undo()
+    assert 0 < matmul_gflops(rows=rows, width=width, seconds=0.05) < float("inf")

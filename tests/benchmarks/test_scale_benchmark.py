@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hf_spam.benchmarks import scale as sb
+from hf_spam.benchmarks import synthetic
 from hf_spam.benchmarks.scale import RunRecord, ScaleArguments
 from hf_spam.cli import main
 from hf_spam.reporting import format_table
@@ -16,7 +17,7 @@ TINY = dict(emb_dim=32, n_heads=4, epochs=2)
 
 
 def test_lengths_are_imdb_like_log_normal():
-    lengths = sb.synthetic_lengths(20_000, 300)
+    lengths = synthetic.synthetic_lengths(20_000, 300)
     assert lengths.min() >= 20 and lengths.max() <= 1024
     # Unclipped log-normal(mu, sigma) has mean exp(mu + sigma^2 / 2) = 300; the clip at 1024
     # removes ~3% of the mass from the top, so the sample mean sits a little below 300.
@@ -25,7 +26,7 @@ def test_lengths_are_imdb_like_log_normal():
 
 
 def test_synthetic_splits_are_the_imdb_fractions(tmp_path):
-    data = sb.synthetic_dataset(50, 30)
+    data = synthetic.synthetic_dataset(50, 30)
     assert {s: len(d) for s, d in data.items()} == {"train": 35, "validation": 5, "test": 10}
     row = data["train"][0]
     assert len(row["input_ids"]) == len(row["attention_mask"]) and row["label"] in (0, 1)
@@ -48,17 +49,16 @@ def test_quick_is_reduced():
 
 
 def test_one_run_then_a_second_run_on_the_same_store(tmp_path, tiktoken_available):
-    """The quick path in-process at a tiny width: the first run computes each example's trunk
-    once (store and block-0 hook agree), the second computes none; the row has every column."""
-    data = sb.save_synthetic(tmp_path / "data", 40, 12)
-    args = ScaleArguments(**TINY, run_data=str(data), run_cache=str(tmp_path / "stores"))
-    args.run_output = str(tmp_path / "one")
-    first = sb.run_one(args)
+    """The rows' function in-process at a tiny width: the first run computes each example's
+    trunk once (store and block-0 hook agree), the second computes none; the row has every
+    column."""
+    data = str(synthetic.save_synthetic(tmp_path / "data", 40, 12))
+    args, cache = ScaleArguments(**TINY), str(tmp_path / "stores")
+    first = sb.train_once(args, data, str(tmp_path / "one"), cache, **sb.ROWS["build"].options)
     assert first.store_used and first.examples == 40 and first.block0_rows == 40
     assert first.computed_per_example == [1] * 40 and len(first.epoch_seconds) == 2
-    assert first.store_bytes > first.tokens * 32 * 4 and first.peak_rss_mb > 0
-    args.run_output, args.run_extra = str(tmp_path / "two"), "--max_steps 1"
-    second = sb.run_one(args)
+    assert first.store_bytes > first.tokens * 32 * 4
+    second = sb.train_once(args, data, str(tmp_path / "two"), cache, **sb.ROWS["reuse"].options)
     assert second.computed_per_example == [0] * 40 and second.block0_rows == 0
     row = sb.size_row(40, first, second)
     assert row["trunk/example"] == "1 (hook 1)" and row["2nd run trunk/example"] == "0 (hook 0)"
@@ -111,14 +111,13 @@ def test_targets_say_met_or_not():
     assert "NOT met" in lines[0] and "NOT met" in lines[1] and lines[2].endswith("NOT met")
 
 
-def test_cli_refuses_an_unknown_scale_flag(capsys):
-    from hf_spam.cli import main
+@pytest.mark.parametrize("table", [["--scale"], ["scale"]])
+def test_cli_refuses_an_unknown_scale_flag(table, capsys):
+    assert main(["benchmark", *table, "--sizez", "10"]) == 2
+    assert capsys.readouterr().err == ("error: unknown flag --sizez; did you mean --sizes?\n")
 
-    assert main(["benchmark", "--scale", "--sizez", "10"]) == 2
-    assert "--sizez" in capsys.readouterr().err
 
-
-@pytest.mark.slow  # fresh interpreters (2 sizes x 2 runs, torchrun x 2): ~2 min here
+@pytest.mark.slow  # fresh interpreters: 2 sizes x 2 runs, then 1 and 2 processes
 def test_quick_scale_end_to_end_at_a_tiny_width(tmp_path, tiktoken_available):
     args = ScaleArguments(quick=True, sizes="30,60", torchrun_size=30, emb_dim=32, n_heads=4,
                           mean_tokens=12)  # fmt: skip
@@ -126,3 +125,4 @@ def test_quick_scale_end_to_end_at_a_tiny_width(tmp_path, tiktoken_available):
     assert [r["trunk/example"] for r in rows] == ["1 (hook 1)"] * 2
     assert [r["2nd run trunk/example"] for r in rows] == ["0 (hook 0)"] * 2
     assert check["exactly once"] and check["equal to 1 process"], check
+    assert all(int(r["peak RSS MB"]) > 0 for r in rows)  # each run's own process, measured

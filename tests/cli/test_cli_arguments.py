@@ -120,7 +120,9 @@ def test_help_names_a_value_once_and_no_switch_twice(capsys, monkeypatch):
         ("demo", ["options", "demo", "inference"]),
         ("convert", ["options", "conversion"]),
         ("push", ["options", "upload"]),
-        ("benchmark", ["options", "benchmark"]),
+        ("benchmark speed", ["options", "speed benchmark"]),
+        ("benchmark bulk", ["options", "bulk benchmark"]),
+        ("benchmark scale", ["options", "scale benchmark"]),
     ],
 )
 def test_every_command_reads_by_section(command, titles, capsys, monkeypatch):
