@@ -145,3 +145,20 @@ def test_no_module_is_too_long_to_read_in_one_sitting():
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > 460 and p.name != "modeling.py"
     }
     assert not long, long
+
+
+def test_tests_mirror_the_packages():
+    """tests/<wing>/ for a wing of hf_spam; shared code only in tests/helpers/; no test module
+    imports another (or conftest)."""
+    wings = set(documented_floors())
+    tests = ROOT / "tests"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+    assert folders - {"helpers"} <= wings, folders - {"helpers"} - wings
+    loose = [p.name for p in tests.glob("*.py") if not p.name.startswith("test_")]
+    assert loose == ["conftest.py"], loose
+    for path in tests.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            wrong = [n for n in names if n.startswith("test_") or n == "conftest"]
+            assert not wrong, f"{path.relative_to(ROOT)} imports {wrong}"
