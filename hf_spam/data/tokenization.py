@@ -163,7 +163,7 @@ def _encode_batch(
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     """A cheap, content-based key of a fast tokenizer.
 
-    `datasets` would otherwise hash the tokenizer object itself for every `map` (seconds each).
+    `datasets` would otherwise hash the whole tokenizer object for every `map`, a slow pickle.
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     state = backend.to_str() if backend is not None else repr(tokenizer)
