@@ -89,6 +89,12 @@ def find_source(args: DataArguments) -> Source:
     return next(source for source in SOURCES if source.recognises(args))
 
 
+def sources_defining(method: str) -> str:
+    """The names of the sources that define the split `method`, as a message lists them."""
+    names = [source.name for source in SOURCES if method in source.splits]
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
+
+
 def load_source(args: DataArguments) -> tuple[dict[str, Split], str]:
     """Every split the source provides, and a one-line description of where they came from."""
     if args.train_file and args.dataset != DataArguments.dataset:
@@ -125,4 +131,5 @@ __all__ = [
     "find_source",
     "load_raw_dataset",
     "load_source",
+    "sources_defining",
 ]

@@ -23,14 +23,14 @@ from ..errors import DataError, UsageError
 from .arguments import BOOK_FRACTIONS, SPLIT_METHODS, DataArguments
 from .cleaning import LoadedSource, arrow_column
 from .partition import cut
-from .sources import SOURCES, Source, clean_source, find_source
+from .sources import Source, clean_source, find_source, sources_defining
 
 logger = logging.get_logger(__name__)
 
 
 def _undefined(method: str, source: Source, args: DataArguments) -> UsageError:
     """`--split method` for a source that does not define it: which sources do, what to use."""
-    defined = " and ".join(entry.name for entry in SOURCES if method in entry.splits)
+    defined = sources_defining(method)
     others = [
         name for name in SPLIT_METHODS if name != method and name in (*source.splits, "clean")
     ]
