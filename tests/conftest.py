@@ -9,27 +9,25 @@ import pytest
 from helpers import (
     SMS_FILE,
     save_gpt2_checkpoint,
+    tiktoken_cache_dir,
     write_spam_fixture,
 )
 
 
 @pytest.fixture(scope="session")
 def sms_file() -> Path:
-    """The real UCI SMS Spam Collection file, or skip when it is not beside the checkout."""
-    if not SMS_FILE.is_file():
-        pytest.skip(f"SMS Spam Collection not found at {SMS_FILE} (set HF_SPAM_SMS_FILE)")
+    """The real UCI SMS Spam Collection file: the copy bundled with the package."""
     return SMS_FILE
 
 
 @pytest.fixture(scope="session")
-def tiktoken_available() -> None:
-    """Skip unless tiktoken's GPT-2 encoding loads offline."""
-    try:
-        import tiktoken
+def tiktoken_available(tmp_path_factory) -> None:
+    """tiktoken's own GPT-2 encoding, loaded once from a cache laid out from the bundled BPE
+    files (the reference of `encoding`); later `tiktoken.get_encoding("gpt2")` calls reuse it."""
+    import tiktoken
 
+    with tiktoken_cache_dir(tmp_path_factory.mktemp("tiktoken-cache")):
         tiktoken.get_encoding("gpt2")
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available here"
-        pytest.skip(f"tiktoken gpt2 encoding not available offline ({exc}); set TIKTOKEN_CACHE_DIR")
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +69,8 @@ def sms_rows(sms_file: Path) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="session")
 def encoding(tiktoken_available: None):
-    """tiktoken's GPT-2 encoding: the independent reference for token ids."""
+    """tiktoken's GPT-2 encoding: the independent reference for token ids (its loader, its
+    pattern and special tokens, the files checked against its own sha256)."""
     import tiktoken
 
     return tiktoken.get_encoding("gpt2")

@@ -70,15 +70,6 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def _is_offline(err: BaseException) -> bool:
-    """huggingface_hub's offline/unreachable errors, and network failures below them."""
-    try:
-        from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
-    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
-        return isinstance(err, ConnectionError)
-    return isinstance(err, (ConnectionError, LocalEntryNotFoundError, OfflineModeIsEnabled))
-
-
 def _os_error(err: OSError) -> str:
     # A failed copy (shutil) names the source first; a write fails at its destination.
     written = err.filename2 if err.errno in (errno.ENOSPC, errno.EFBIG) else None
@@ -103,10 +94,13 @@ def describe(err: BaseException) -> tuple[int, str]:
         return err.exit_code, _first_line(str(err))
     if isinstance(err, KeyboardInterrupt):
         return INTERRUPT_EXIT, "interrupted"
-    if _is_offline(err):
+    from ..data.downloads import OFFLINE, is_network_failure, unreachable_url
+
+    if is_network_failure(err):
+        what = unreachable_url(err) or "what the command needs from the network"
         return FAILURE_EXIT, (
-            f"the Hugging Face Hub or the download cannot be reached (offline); pass a local "
-            f"path ({_first_line(str(err)) or type(err).__name__})"
+            f"could not fetch {what}: {OFFLINE}, and it is not in the local cache; pass a "
+            "local path"
         )
     if isinstance(err, json.JSONDecodeError):
         return FAILURE_EXIT, f"invalid JSON, line {err.lineno}, column {err.colno}: {err.msg}"

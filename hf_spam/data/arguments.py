@@ -35,9 +35,10 @@ class DataArguments:
     dataset: str = field(
         default="sms_spam",
         metadata={
-            "help": "'sms_spam' (download the UCI SMS Spam Collection), 'imdb' (download Stanford's "
-            "IMDb reviews, the book's ch06 bonus), a path to a SMSSpamCollection file, a "
-            "CSV/TSV/JSONL/Parquet file, or a Hub dataset id (e.g. 'ucirvine/sms_spam')."
+            "help": "'sms_spam' (the UCI SMS Spam Collection, shipped with the package), 'imdb' "
+            "(download Stanford's IMDb reviews, the book's ch06 bonus), a path to a "
+            "SMSSpamCollection file, a CSV/TSV/JSONL/Parquet file, or a Hub dataset id (e.g. "
+            "'ucirvine/sms_spam')."
         },
     )
     dataset_config_name: str | None = field(

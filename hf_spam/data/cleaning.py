@@ -1,5 +1,6 @@
 """Cleaning any source: labels checked and stored as a `ClassLabel`, empty texts dropped or
-refused, before balancing and splitting.
+refused, before balancing and splitting; and `LoadedSource`, the record of a source's texts
+that the splits, the report and the model card read.
 
 Every error names the file (or Hub split), the 1-based row or line and the column.
 """
@@ -19,27 +20,34 @@ from transformers.utils import logging
 from ..constants import SPLITS
 from ..errors import DataError
 from .arguments import DataArguments
-from .imdb import load_imdb
-from .sources import SMS_LABELS, Split, load_source
+from .formats import Split
 
 logger = logging.get_logger(__name__)
 
 
 @dataclass
 class LoadedSource:
-    """Cleaned splits as the source gives them, and where each came from (for messages)."""
+    """A source's texts, cleaned and, after `load_splits`, split, with where they came from and
+    what the report and the model card say about them."""
 
     dataset: DatasetDict
     label2id: dict[str, int]
-    origins: dict[str, str]
+    source: str  # one line: where the texts came from
     rows_read: dict[str, int]
     empty_dropped: dict[str, int]
-    description: str
-    splits: dict[str, Split]  # as loaded, before cleaning
+    raw: dict[str, Split]  # each split as loaded, before cleaning (messages name its origin)
+    split: str | None = None  # "book", "bonus" or "clean" once split
+    duplicates_dropped: int = 0
+    balanced: bool = False
 
     @property
-    def is_sms(self) -> bool:
-        return self.splits["train"].is_sms
+    def id2label(self) -> dict[int, str]:
+        return {i: name for name, i in self.label2id.items()}
+
+    @property
+    def origin(self) -> str:
+        """Where the training texts came from (a file, a Hub split, an archive)."""
+        return self.raw["train"].origin
 
 
 def arrow_column(dataset: Dataset, name: str) -> pa.ChunkedArray:
@@ -65,11 +73,13 @@ def _raw_label_names(feature: Value | ClassLabel, values: Sequence[Any]) -> dict
 
 
 def _label_names(splits: Mapping[str, Split], fixed: tuple[str, ...] | None) -> tuple[str, ...]:
-    """Deterministic class order: fixed names, else the SMS or ClassLabel order, else sorted."""
+    """Deterministic class order: fixed names, else a format's own (the SMS format's), else the
+    ClassLabel order, else sorted."""
     if fixed:
         return fixed
-    if any(split.is_sms for split in splits.values()):
-        return SMS_LABELS
+    for split in splits.values():
+        if split.label_names:
+            return split.label_names
     feature = splits["train"].dataset.features["label"]
     if isinstance(feature, ClassLabel):
         return tuple(feature.names)
@@ -132,17 +142,8 @@ def drop_empty_texts(dataset: Dataset, split: Split, policy: str) -> tuple[Datas
     return dataset.select(np.flatnonzero(~blank)), int(blank.sum())
 
 
-def load_splits_of_source(args: DataArguments) -> tuple[dict[str, Split], str]:
-    """The raw splits of `args`' source: IMDb here, every other kind in `sources.load_source`."""
-    if args.dataset == "imdb" and not args.train_file:
-        split = load_imdb(args.data_cache_dir)
-        return {"train": split}, f"IMDb reviews from {split.origin}"
-    return load_source(args)
-
-
-def clean_source(args: DataArguments) -> LoadedSource:
-    """Load the source, check every label and drop (or refuse) empty texts."""
-    splits, description = load_splits_of_source(args)
+def clean_splits(splits: dict[str, Split], source: str, args: DataArguments) -> LoadedSource:
+    """Check every label and drop (or refuse) empty texts of each split `source` gave."""
     names = _label_names(splits, args.label_names)
     cleaned, rows_read, empty_dropped = {}, {}, {}
     for name in (split for split in SPLITS if split in splits):
@@ -162,19 +163,11 @@ def clean_source(args: DataArguments) -> LoadedSource:
     return LoadedSource(
         dataset=DatasetDict(cleaned),
         label2id={name: i for i, name in enumerate(names)},
-        origins={name: split.origin for name, split in splits.items()},
+        source=source,
         rows_read=rows_read,
         empty_dropped=empty_dropped,
-        description=description,
-        splits=splits,
+        raw=splits,
     )
 
 
-def load_raw_dataset(args: DataArguments) -> tuple[DatasetDict, dict[str, int]]:
-    """Load and clean the labelled texts, before balancing and splitting.
-
-    Returns the splits the source provides (always `train`, plus `validation`/`test` when given)
-    with columns `text` and `label` (a `ClassLabel`), and `label2id`.
-    """
-    loaded = clean_source(args)
-    return loaded.dataset, loaded.label2id
+__all__ = ["LoadedSource", "arrow_column", "clean_splits", "drop_empty_texts"]

@@ -1,21 +1,31 @@
-"""The book's IMDb workload (ch06/03_bonus_imdb-classification): Stanford's 50,000 labelled
-movie reviews, read in the order the book's `download_prepare_dataset.py` reads them.
+"""The book's IMDb workload (ch06/03_bonus_imdb-classification) as a source (`--dataset
+imdb`): Stanford's 50,000 labelled movie reviews, read in the order the book's
+`download_prepare_dataset.py` reads them, and the book's split of them.
 
 The archive is downloaded once into the datasets cache and checked against its sha256; the
 reviews are read straight from the tarball (no extraction) into a cached Arrow dataset.
+`book`: shuffled twice with `sample(frac=1, random_state=123)`, then cut 35,000/5,000/10,000
+(70/10/20 of 50,000); not balanced further.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from datasets import ClassLabel, Dataset, Features, Value
+import numpy as np
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from datasets.exceptions import DatasetGenerationError
 
+from ..constants import SPLITS
 from ..errors import DataError
-from . import sources
+from . import downloads
+from .arguments import DataArguments
+from .cleaning import LoadedSource
+from .formats import Split
+from .partition import cut, pandas_sample
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
@@ -26,14 +36,14 @@ IMDB_READ_ORDER = (("test", "pos"), ("test", "neg"), ("train", "pos"), ("train",
 
 def download_imdb(cache_dir: str | os.PathLike | None = None) -> Path:
     """The verified `aclImdb_v1.tar.gz`, downloaded into the datasets cache the first time."""
-    try:
-        archive = Path(sources._download(IMDB_URL, str(cache_dir) if cache_dir else None))
-    except (ConnectionError, OSError) as exc:
-        raise ConnectionError(
-            f"could not download {IMDB_URL} ({exc}); use --dataset stanfordnlp/imdb from the Hub, "
-            "or convert the reviews to a CSV and pass --train_file"
-        ) from exc
-    digest = sources._sha256(archive)
+    archive = downloads.fetch_url(
+        IMDB_URL,
+        str(cache_dir) if cache_dir else None,
+        "the IMDb reviews",
+        "use --dataset stanfordnlp/imdb from the Hub, or convert the reviews to a CSV and pass "
+        "--train_file",
+    )
+    digest = downloads.file_sha256(archive)
     if digest != IMDB_SHA256:
         archive.unlink(missing_ok=True)
         raise DataError(
@@ -78,7 +88,7 @@ def _imdb_rows(path: str, sha256: str):
         yield {"text": text, "label": IMDB_LABELS.index(label)}
 
 
-def load_imdb(cache_dir: str | None = None) -> sources.Split:
+def load_imdb(cache_dir: str | None = None) -> Split:
     """All 50,000 labelled reviews as one split, in the order the book reads them."""
     archive = download_imdb(cache_dir)
     features = Features({"text": Value("string"), "label": ClassLabel(names=list(IMDB_LABELS))})
@@ -93,14 +103,33 @@ def load_imdb(cache_dir: str | None = None) -> sources.Split:
         if isinstance(exc.__cause__, DataError):
             raise exc.__cause__ from None
         raise
-    return sources.Split(dataset, f"{IMDB_URL} ({archive})", "row", "text", "label")
+    return Split(dataset, f"{IMDB_URL} ({archive})", "row", "text", "label")
+
+
+def load_imdb_source(args: DataArguments) -> tuple[dict[str, Split], list[str]]:
+    """All the reviews as one split, `train`, and where they came from."""
+    split = load_imdb(args.data_cache_dir)
+    return {"train": split}, [f"IMDb reviews from {split.origin}"]
+
+
+def book_split(loaded: LoadedSource, args: DataArguments) -> LoadedSource:
+    """`--split book`: the book's two shuffles of every review, cut 70/10/20."""
+    pool = loaded.dataset["train"]
+    order = np.arange(len(pool))
+    for _ in range(2):  # the book shuffles once when reading and once when partitioning
+        order = order[pandas_sample(len(order), len(order), args.split_seed)]
+    return dataclasses.replace(
+        loaded, dataset=DatasetDict(cut(pool, order, args, SPLITS, loaded.origin))
+    )
 
 
 __all__ = [
     "IMDB_LABELS",
     "IMDB_SHA256",
     "IMDB_URL",
+    "book_split",
     "download_imdb",
     "load_imdb",
+    "load_imdb_source",
     "read_imdb_archive",
 ]

@@ -1,13 +1,15 @@
 """The GPT-2 tokenizer, and tokenizing the splits with it through `Dataset.map`.
 
 One tokenizer for training and inference: the `GPT2TokenizerFast` saved with the model produces
-the training ids, truncates and pads them. It gives exactly GPT-2's BPE ids (tiktoken's
+the training ids, truncates and pads them. It is built from GPT-2's BPE files bundled with the
+package (no download, no tiktoken cache) and gives exactly GPT-2's BPE ids (tiktoken's
 `encode_ordinary`) for any text, a literal '<|endoftext|>' included (kept as plain text). A
 checkpoint that brings its own tokenizer files is tokenized with those (`load_tokenizer`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from functools import lru_cache
@@ -22,55 +24,61 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from ..constants import BPE_FILES, TOKENIZER_FILES
 from ..errors import CheckpointError, ModelLoadError
+from .bundled import GPT2_MERGES_FILENAME, GPT2_VOCAB_FILENAME, bundled_file
 
 logger = logging.getLogger(__name__)
 
 GPT2_ENCODING = "gpt2"
 GPT2_EOS_TOKEN = "<|endoftext|>"
 GPT2_PAD_TOKEN_ID = 50256  # the book pads with <|endoftext|>
+#: GPT-2's pre-tokenization pattern (the original release's, in tiktoken's faster spelling).
+GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 #: A checkpoint's own tokenizer: transformers' one-file form, or GPT-2's two BPE files.
 TOKENIZER_FILE = TOKENIZER_FILES[0]
 
 
 @lru_cache(maxsize=1)
-def _gpt2_encoding() -> tiktoken.Encoding:
-    return tiktoken.get_encoding(GPT2_ENCODING)
-
-
-@lru_cache(maxsize=1)
-def _gpt2_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """GPT-2's vocab and merges rebuilt from tiktoken's own ranks (no Hub download needed).
-
-    tiktoken merges any adjacent pair whose concatenation is a token, lowest rank first; listing
-    every such split of every token, ordered by the token's rank, makes HF's BPE merge the same
-    way (the approach of `transformers.convert_slow_tokenizer.TikTokenConverter`).
-    """
-    encoding = _gpt2_encoding()
-    ranks: dict[bytes, int] = encoding._mergeable_ranks  # tiktoken exposes no public accessor
-    byte_to_char = bytes_to_unicode()
-
-    def to_str(token: bytes) -> str:
-        return "".join(byte_to_char[byte] for byte in token)
-
-    merges = []
-    for token in sorted(ranks, key=ranks.__getitem__):
-        pairs = [(token[:i], token[i:]) for i in range(1, len(token))]
-        pairs = [(a, b) for a, b in pairs if a in ranks and b in ranks]
-        pairs.sort(key=lambda pair: (ranks[pair[0]], ranks[pair[1]]))
-        merges.extend((to_str(a), to_str(b)) for a, b in pairs)
-    vocab = {to_str(token): rank for token, rank in ranks.items()}
-    vocab[GPT2_EOS_TOKEN] = encoding.eot_token
+def gpt2_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """GPT-2's vocabulary (token -> id) and merges (in rank order), read from the bundled
+    `encoder.json` and `vocab.bpe`; their first line, `#version: 0.2`, is no merge."""
+    vocab = json.loads(bundled_file(GPT2_VOCAB_FILENAME).read_text(encoding="utf-8"))
+    lines = bundled_file(GPT2_MERGES_FILENAME).read_text(encoding="utf-8").split("\n")[1:]
+    merges = [(first, second) for first, second in (line.split() for line in lines if line)]
     return vocab, merges
 
 
+@lru_cache(maxsize=1)
+def gpt2_encoding() -> tiktoken.Encoding:
+    """The book's `tiktoken.get_encoding("gpt2")`, built from the bundled BPE files.
+
+    tiktoken's ranks are GPT-2's vocabulary read back to bytes (its `data_gym` loader would
+    also copy the files into tiktoken's cache, which needs a writable folder).
+    """
+    vocab, _ = gpt2_vocab_and_merges()
+    byte_of = {char: byte for byte, char in bytes_to_unicode().items()}
+    ranks = {
+        bytes(byte_of[char] for char in token): rank
+        for token, rank in vocab.items()
+        if token != GPT2_EOS_TOKEN
+    }
+    return tiktoken.Encoding(
+        name=GPT2_ENCODING,
+        pat_str=GPT2_PATTERN,
+        mergeable_ranks=ranks,
+        special_tokens={GPT2_EOS_TOKEN: vocab[GPT2_EOS_TOKEN]},
+        explicit_n_vocab=len(vocab),
+    )
+
+
 def get_tokenizer(model_max_length: int = 1024) -> PreTrainedTokenizerFast:
-    """A `GPT2TokenizerFast` giving exactly tiktoken's `encode_ordinary` ids for any text.
+    """A `GPT2TokenizerFast` from the bundled BPE files: tiktoken's `encode_ordinary` ids for
+    any text.
 
     It is saved with the model so `pipeline("text-classification")` tokenizes like training did.
     `split_special_tokens=True` keeps a literal '<|endoftext|>' in user text as plain text (never
     the control token, id 50256), which is also tiktoken's `encode_ordinary` behaviour. Pad = EOS.
     """
-    vocab, merges = _gpt2_vocab_and_merges()
+    vocab, merges = gpt2_vocab_and_merges()
     return GPT2TokenizerFast(
         vocab=dict(vocab),
         merges=list(merges),
@@ -85,7 +93,7 @@ def load_tokenizer(
     folder: str | os.PathLike | None, model_max_length: int = 1024
 ) -> PreTrainedTokenizerFast:
     """The tokenizer saved in a checkpoint's `folder` (its `tokenizer.json`, or GPT-2's
-    `vocab.json` + `merges.txt`), else GPT-2's built from tiktoken (`get_tokenizer`).
+    `vocab.json` + `merges.txt`), else GPT-2's from the bundled files (`get_tokenizer`).
 
     A checkpoint may come with a BPE of its own (another language, added tokens), and its
     weights only mean something on those ids. The package's settings apply either way: pad =
@@ -98,7 +106,7 @@ def load_tokenizer(
     )
     if not own:
         if folder is not None:
-            logger.info("%s has no tokenizer files: GPT-2's tokenizer (tiktoken)", folder)
+            logger.info("%s has no tokenizer files: GPT-2's tokenizer (bundled)", folder)
         return get_tokenizer(model_max_length)
     files = TOKENIZER_FILE if (folder / TOKENIZER_FILE).is_file() else " + ".join(BPE_FILES)
     try:
@@ -155,7 +163,7 @@ def _encode_batch(
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     """A cheap, content-based key of a fast tokenizer.
 
-    `datasets` would otherwise hash the tokenizer object itself for every `map` (seconds each).
+    `datasets` would otherwise hash the whole tokenizer object for every `map`, a slow pickle.
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     state = backend.to_str() if backend is not None else repr(tokenizer)
@@ -211,6 +219,8 @@ __all__ = [
     "check_tokenizer_fits",
     "count_tokens",
     "get_tokenizer",
+    "gpt2_encoding",
+    "gpt2_vocab_and_merges",
     "load_tokenizer",
     "tokenize",
 ]

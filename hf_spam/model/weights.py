@@ -105,10 +105,12 @@ def _files_from_hub(repo_id: str) -> tuple[list[Path], Path | None]:
             allow_patterns=[SAFETENSORS_NAME, SAFETENSORS_INDEX_NAME, "model-*.safetensors"]
             + [CONFIG_NAME, *TOKENIZER_PATTERNS],
         )
-    except LocalEntryNotFoundError as err:
+    except LocalEntryNotFoundError as err:  # offline, or no network, and not in the cache
         raise ModelLoadError(
-            f"{repo_id!r} is not a local path and the Hugging Face Hub cannot be reached "
-            "(offline, and not in the local cache); pass a local path"
+            f"could not fetch the GPT-2 weights {repo_id!r}: it is not a local path and the "
+            "Hugging Face Hub cannot be reached (offline, and not in the local cache); pass a "
+            "local path to GPT-2 weights (train: --model_name_or_path FOLDER, convert: --source "
+            "FOLDER), or train from random weights with --init random"
         ) from err
     except (HfHubHTTPError, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

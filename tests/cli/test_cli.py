@@ -308,9 +308,9 @@ CASES = [
      lambda p: (["prepare-data", "--dataset", p.file("SMSSpamCollection", "ham\tok\nspam x\n"),
                  "--save_to_disk", p.out("pd3"), "--data_cache_dir", p.root / "cache"],
                 p.out("pd3"), None)),
-    ("prepare-uci-offline", FAILURE, "pass a local path", lambda p: (
-        ["prepare-data", "--data_cache_dir", p.root / "empty-cache", "--save_to_disk",
-         p.out("pd4")], p.out("pd4"), None)),
+    ("prepare-hub-dataset-offline", FAILURE, "pass a local path", lambda p: (
+        ["prepare-data", "--dataset", "nobody/no-such-data", "--data_cache_dir",
+         p.root / "empty-cache", "--save_to_disk", p.out("pd4")], p.out("pd4"), None)),
     # --- train: argument errors, all found before any work
     ("train-learning-rate-not-float", USAGE, "--learning_rate/--learning-rate: invalid float",
      lambda p: (["train", "--learning_rate", "abc", "--output_dir", p.out("tr1")],
@@ -342,7 +342,7 @@ CASES = [
     ("train-gradient-accumulation-0", USAGE, "--gradient_accumulation_steps must be at least 1",
      lambda p: (["train", "--gradient_accumulation_steps", "0", "--output_dir", p.out("tr10")],
                 p.out("tr10"), None)),
-    # No --dataset: the default (the UCI download, offline here) is never reached.
+    # No --dataset: the default (the bundled SMS file) is never read: usage errors come first.
     ("train-zero-epochs", USAGE, "--num_train_epochs must be > 0 (or --max_steps > 0), got 0.0: "
      "the run would train nothing",
      lambda p: (["train", "--num_train_epochs", "0", "--output_dir", p.out("tr11")],

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tarfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import three_class_frame, write_frame
 
-from hf_spam.data import DataArguments, DataError, UsageError, imdb, load_splits, sources
+from hf_spam.data import (
+    DataArguments,
+    DataError,
+    FetchError,
+    UsageError,
+    downloads,
+    imdb,
+    load_splits,
+)
 
 
 def build_archive(root: Path, per_folder: int = 6) -> Path:
@@ -58,22 +68,22 @@ def book_split_with_pandas(basepath: Path, fractions=(0.7, 0.1)) -> dict[str, pd
 
 
 @pytest.fixture
-def downloads() -> list[str]:
+def fetched() -> list[str]:
     return []
 
 
 @pytest.fixture
-def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, downloads: list[str]) -> Path:
+def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fetched: list[str]) -> Path:
     """The test archive stands in for the download: only the URL's fetch and checksum change."""
     path = build_archive(tmp_path / "src")
-    monkeypatch.setattr(sources, "_download", lambda url, cache: downloads.append(url) or str(path))
+    monkeypatch.setattr(downloads, "fetch_url", lambda url, *_: fetched.append(url) or path)
     monkeypatch.setattr(imdb, "IMDB_SHA256", hashlib.sha256(path.read_bytes()).hexdigest())
     return path
 
 
-def test_imdb_split_is_the_books(archive: Path, downloads: list[str], tmp_path: Path) -> None:
+def test_imdb_split_is_the_books(archive: Path, fetched: list[str], tmp_path: Path) -> None:
     dataset, info = load_splits(DataArguments(dataset="imdb", data_cache_dir=str(tmp_path / "c")))
-    assert downloads == [imdb.IMDB_URL]
+    assert fetched == [imdb.IMDB_URL]
     assert info.split == "book"
     assert info.label2id == {"neg": 0, "pos": 1}
     assert info.rows_read == {"train": 24}
@@ -103,7 +113,31 @@ def test_imdb_checksum_mismatch(archive: Path, tmp_path: Path, monkeypatch) -> N
 def test_imdb_not_an_archive(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "aclImdb_v1.tar.gz"
     path.write_bytes(b"<html>maintenance</html>")
-    monkeypatch.setattr(sources, "_download", lambda url, cache: str(path))
+    monkeypatch.setattr(downloads, "fetch_url", lambda url, *_: path)
     monkeypatch.setattr(imdb, "IMDB_SHA256", hashlib.sha256(path.read_bytes()).hexdigest())
     with pytest.raises(DataError, match=r"aclImdb_v1\.tar\.gz: expected the aclImdb_v1\.tar\.gz"):
+        load_splits(DataArguments(dataset="imdb", data_cache_dir=str(tmp_path / "c")))
+
+
+def test_imdb_with_a_given_test_file(archive: Path, tmp_path: Path) -> None:
+    """--test_file replaces the test split of every source, IMDb's included (then split clean)."""
+    frame = three_class_frame(2, label_values=("neg", "pos", "neg"))
+    test = write_frame(frame, tmp_path / "test.csv")
+    args = DataArguments(dataset="imdb", test_file=str(test), data_cache_dir=str(tmp_path / "c"))
+    dataset, info = load_splits(args)
+    assert info.split == "clean"
+    assert dataset["test"]["text"] == list(frame["text"])
+    assert info.source.endswith(f", test file {test}")
+    assert dataset["train"].num_rows + dataset["validation"].num_rows == 24
+
+
+def test_imdb_offline_is_one_line(tmp_path: Path) -> None:
+    """No network (HF_DATASETS_OFFLINE here) and no cached archive: what could not be fetched,
+    from where, and what to use instead."""
+    message = (
+        f"could not fetch the IMDb reviews from {imdb.IMDB_URL}: the network cannot be reached "
+        "(offline), and it is not in the datasets cache; use --dataset stanfordnlp/imdb from the "
+        "Hub, or convert the reviews to a CSV and pass --train_file"
+    )
+    with pytest.raises(FetchError, match=f"^{re.escape(message)}$"):
         load_splits(DataArguments(dataset="imdb", data_cache_dir=str(tmp_path / "c")))

@@ -1,18 +1,25 @@
-"""Tests of the data sources: the SMS Spam Collection (file, UCI zip, Hub), CSV/TSV/JSONL/Parquet
-files and Hub datasets, and the one-line errors for bad input (file, row or line, column)."""
+"""Tests of the data sources: the SMS Spam Collection (the bundled file, a file, the Hub),
+CSV/TSV/JSONL/Parquet files and Hub datasets, and the one-line errors for bad input (file, row
+or line, column) and for a Hub dataset that cannot be fetched."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import shutil
 from collections import Counter
+from fnmatch import fnmatch
 from pathlib import Path
 
 import datasets
 import pytest
 from helpers import (
+    BUNDLED,
+    ROOT,
+    SHARED_COPIES,
     THREE_CLASSES,
     assert_nothing_cached,
-    sms_zip,
     three_class_frame,
     write_frame,
     write_sms,
@@ -22,15 +29,20 @@ from hf_spam.data import (
     SMS_LABELS,
     SMS_SPAM_FILENAME,
     SMS_SPAM_HUB_ID,
-    SMS_SPAM_SHA256,
     DataArguments,
     DataError,
+    FetchError,
+    bundled,
+    find_source,
     format_report,
     load_raw_dataset,
     prepare_data,
     read_sms_spam_file,
-    sources,
 )
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_sms_file_parses_every_row(sms_file: Path, sms_rows: list[tuple[str, str]]) -> None:
@@ -50,48 +62,86 @@ def test_sms_file_loads_as_dataset(sms_file: Path, cache_dir: str) -> None:
     assert Counter(raw["train"]["label"]) == {0: 4827, 1: 747}
 
 
-def test_download_verifies_and_caches(
-    sms_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_default_dataset_is_the_bundled_file(
+    sms_rows: list[tuple[str, str]], cache_dir: str
 ) -> None:
-    archive = sms_zip(tmp_path / "sms.zip", sms_file.read_bytes())
-    calls = []
-    monkeypatch.setattr(sources, "_download", lambda url, cache: calls.append(url) or str(archive))
-    args = DataArguments(data_cache_dir=str(tmp_path / "cache"))
-    raw, _ = load_raw_dataset(args)
-    assert calls == [sources.SMS_SPAM_URL]
-    assert raw["train"].num_rows == 5574
-    monkeypatch.setattr(sources, "_download", lambda url, cache: pytest.fail("downloaded twice"))
-    path = sources.download_sms_spam(args.data_cache_dir)
-    assert sources._sha256(path) == SMS_SPAM_SHA256
+    """`--dataset sms_spam` (the default) reads the copy shipped in the package: no network."""
+    raw, label2id = load_raw_dataset(DataArguments(data_cache_dir=cache_dir))
+    assert label2id == {"ham": 0, "spam": 1}
+    train = raw["train"]
+    assert (
+        list(zip([SMS_LABELS[i] for i in train["label"]], train["text"], strict=True)) == sms_rows
+    )
+    assert find_source(DataArguments()).name == "the SMS Spam Collection"
 
 
-def test_download_checksum_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    archive = sms_zip(tmp_path / "sms.zip", b"ham\tnot the real file\n")
-    monkeypatch.setattr(sources, "_download", lambda url, cache: str(archive))
-    cache = tmp_path / "cache"
-    with pytest.raises(DataError, match=r"sha256 checksum mismatch, expected 7d039a24.*deleted"):
-        load_raw_dataset(DataArguments(data_cache_dir=str(cache)))
-    assert not archive.exists()  # the next run downloads afresh
-    assert not (cache / "hf_spam" / "sms_spam" / SMS_SPAM_FILENAME).exists()
+def test_bundled_files_are_the_published_ones(tmp_path: Path) -> None:
+    """Each bundled file has its published sha256, and equals the shared copy where one is."""
+    published = {
+        "SMSSpamCollection": "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d",
+        "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+        "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+    }
+    for name, digest in published.items():
+        content = (BUNDLED / name).read_bytes()
+        assert hashlib.sha256(content).hexdigest() == digest, name
+        assert bundled.bundled_file(name) == BUNDLED / name
+        shared = SHARED_COPIES[name]
+        assert not shared.is_file() or shared.read_bytes() == content, shared
+    readme = (BUNDLED / "README.md").read_text(encoding="utf-8")
+    assert all(digest in readme for digest in published.values())
+    assert "CC BY 4.0" in readme and "Almeida" in readme and "DocEng 2011" in readme
+    assert "Permission is hereby granted" in (BUNDLED / "LICENSE-gpt2").read_text("utf-8")
 
 
-def test_download_failure_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def offline(url: str, cache: str | None) -> str:
-        raise ConnectionError("Offline mode is enabled")
+def test_a_damaged_bundled_file_is_named_once_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "bundled"
+    shutil.copytree(BUNDLED, copy)
+    monkeypatch.setattr(bundled, "BUNDLED_DIR", copy)
+    hashed = []
+    monkeypatch.setattr(bundled, "file_sha256", lambda path: hashed.append(path) or sha256(path))
+    bundled.bundled_file.cache_clear()
+    try:
+        assert bundled.bundled_file(SMS_SPAM_FILENAME) == copy / SMS_SPAM_FILENAME
+        assert bundled.bundled_file(SMS_SPAM_FILENAME) == copy / SMS_SPAM_FILENAME
+        assert hashed == [copy / SMS_SPAM_FILENAME]  # once per process
+        with (copy / "vocab.bpe").open("a") as merges:
+            merges.write("x y\n")
+        where = re.escape(str(copy / "vocab.bpe"))
+        with pytest.raises(DataError, match=rf"^{where}: sha256 [0-9a-f]{{64}}, expected 1ce16647"):
+            bundled.bundled_file("vocab.bpe")
+        (copy / SMS_SPAM_FILENAME).unlink()
+        bundled.bundled_file.cache_clear()
+        with pytest.raises(DataError, match="SMSSpamCollection: bundled file missing"):
+            load_raw_dataset(DataArguments())
+    finally:
+        bundled.bundled_file.cache_clear()
 
-    monkeypatch.setattr(sources, "_download", offline)
-    with pytest.raises(
-        ConnectionError, match=r"could not download .*pass --dataset /path/to/SMSSpamCollection"
-    ):
-        sources.download_sms_spam(tmp_path)
+
+def test_the_wheel_carries_the_bundled_files() -> None:
+    """pyproject's package data covers every file of the bundled folder."""
+    tomllib = pytest.importorskip("tomllib", reason="Python < 3.11 has no tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["hf_spam.data.bundled"]
+    files = {p.name for p in BUNDLED.iterdir() if p.is_file() and p.suffix != ".py"} - {
+        ".gitattributes"
+    }
+    assert files >= {"SMSSpamCollection", "encoder.json", "vocab.bpe", "README.md"}
+    assert {name for name in files if any(fnmatch(name, p) for p in patterns)} == files
 
 
-def test_download_not_a_zip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    archive = tmp_path / "sms.zip"
-    archive.write_bytes(b"<html>maintenance</html>")
-    monkeypatch.setattr(sources, "_download", lambda url, cache: str(archive))
-    with pytest.raises(DataError, match=r"expected a zip holding SMSSpamCollection"):
-        sources.download_sms_spam(tmp_path / "cache")
+def test_an_unreachable_hub_dataset_is_one_line(cache_dir: str) -> None:
+    """Offline and not cached: what could not be fetched, and what to pass instead."""
+    args = DataArguments(dataset="nobody/no-such-data", data_cache_dir=cache_dir)
+    message = (
+        "could not fetch the Hub dataset 'nobody/no-such-data': the network cannot be reached "
+        "(offline), and it is not in the datasets cache; pass a local path (--dataset FILE, or "
+        "--train_file FILE)"
+    )
+    with pytest.raises(FetchError, match=f"^{re.escape(message)}$"):
+        load_raw_dataset(args)
 
 
 def test_hub_sms_spam_matches_the_file(

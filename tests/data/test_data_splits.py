@@ -7,6 +7,7 @@ import io
 import logging
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import datasets
@@ -20,11 +21,15 @@ from hf_spam.data import (
     SMS_SPAM_HUB_ID,
     DataArguments,
     DataError,
+    LoadedSource,
+    Source,
     UsageError,
     load_splits,
     prepare_data,
     resolve_split,
+    sources,
 )
+from hf_spam.data.formats import Split
 
 
 def test_sms_clean_split_is_balanced_and_reproducible(
@@ -318,3 +323,32 @@ def test_load_splits_does_not_tokenize(tmp_path: Path, cache_dir: str) -> None:
         split: ["text", "label"] for split in ("train", "validation", "test")
     }
     assert (info.split, info.balanced, info.rows_read) == ("clean", True, {"train": 30})
+
+
+def test_a_new_source_is_one_entry(monkeypatch: pytest.MonkeyPatch, cache_dir: str) -> None:
+    """A source added to the table is recognised, loaded, cleaned and split by its own book
+    split, and named in the messages of the others; nothing else knows it."""
+    frame = three_class_frame(4)
+
+    def load_toy(args: DataArguments):
+        data = datasets.Dataset.from_pandas(frame)
+        return {"train": Split(data, "toy rows", "row", "text", "label")}, ["the toy source"]
+
+    def in_order(loaded: LoadedSource, args: DataArguments) -> LoadedSource:
+        pool = loaded.dataset["train"]
+        parts = {"train": range(0, 8), "validation": range(8, 10), "test": range(10, 12)}
+        return replace(loaded, dataset=datasets.DatasetDict(
+            {name: pool.select(rows) for name, rows in parts.items()}))  # fmt: skip
+
+    toy = Source("a toy", load_toy, keywords=("toy",), splits={"book": in_order})
+    monkeypatch.setattr(sources, "SOURCES", (*sources.SOURCES, toy))
+    dataset, info = load_splits(DataArguments(dataset="toy", data_cache_dir=cache_dir))
+    assert (info.split, info.source, info.balanced) == ("book", "the toy source", False)
+    assert info.label2id == {"neg": 0, "neu": 1, "pos": 2}
+    assert dataset["validation"]["text"] == list(frame["text"][8:10])
+    with pytest.raises(UsageError, match=r"^--split bonus: .* not toy; use --split book or clean$"):
+        resolve_split(DataArguments(dataset="toy", split="bonus"))
+    with pytest.raises(
+        UsageError, match=r"^--split book: defined for the SMS Spam Collection, imdb and a toy only"
+    ):
+        resolve_split(DataArguments(dataset="someone/reviews", split="book"))

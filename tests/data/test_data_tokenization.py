@@ -1,24 +1,38 @@
-"""Tests of tokenization (the saved GPT2TokenizerFast gives tiktoken's GPT-2 ids; a checkpoint's
-own tokenizer files give their ids), truncation, padding (`--context_length`) and collation
-(`DataCollatorWithPadding`)."""
+"""Tests of tokenization (the saved GPT2TokenizerFast, built from the bundled BPE files, gives
+tiktoken's GPT-2 ids; a checkpoint's own tokenizer files give their ids), truncation, padding
+(`--context_length`) and collation (`DataCollatorWithPadding`)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import GPT2_BPE, HAM_WORDS, SPAM_WORDS, save_small_bpe, three_class_frame, write_frame
+from helpers import (
+    GPT2_BPE,
+    HAM_WORDS,
+    SPAM_WORDS,
+    no_network_env,
+    save_small_bpe,
+    three_class_frame,
+    write_frame,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hf_spam.data import (
     DataArguments,
+    DataError,
     UsageError,
     check_tokenizer_fits,
     get_data_collator,
+    get_tokenizer,
+    gpt2_encoding,
     load_tokenizer,
     prepare_data,
 )
@@ -48,6 +62,83 @@ def test_tokenizer_matches_tiktoken_on_the_whole_sms_file(
 ) -> None:
     texts = [text for _, text in sms_rows]
     assert tokenizer(texts)["input_ids"] == encoding.encode_ordinary_batch(texts)
+
+
+def test_bundled_encoding_is_tiktokens(sms_rows: list[tuple[str, str]], encoding) -> None:
+    """`gpt2_encoding()` (the bundled files, no cache) is tiktoken's own `gpt2`, special token
+    included: `encode` refuses it, `allowed_special` makes it 50256, `encode_ordinary` text."""
+    bundled = gpt2_encoding()
+    texts = [text for _, text in sms_rows] + EDGE_CASES
+    assert bundled.encode_ordinary_batch(texts) == encoding.encode_ordinary_batch(texts)
+    assert bundled.encode_batch(texts, allowed_special="all") == encoding.encode_batch(
+        texts, allowed_special="all"
+    )
+    assert (bundled.n_vocab, bundled.eot_token) == (encoding.n_vocab, encoding.eot_token)
+    assert bundled.special_tokens_set == encoding.special_tokens_set == {"<|endoftext|>"}
+    for special in ("<|endoftext|>", "a <|endoftext|> b"):
+        for reference in (bundled, encoding):
+            with pytest.raises(ValueError, match="disallowed special token"):
+                reference.encode(special)
+    assert bundled.encode("a <|endoftext|>", allowed_special={"<|endoftext|>"})[-1] == 50256
+    assert all(bundled.decode(bundled.encode_ordinary(text)) == text for text in texts)
+
+
+def test_tokenizer_is_transformers_gpt2_from_the_same_files(sms_rows, tokenizer) -> None:
+    """transformers reads the two files itself (the v5 `vocab=`/`merges=` paths): same ids,
+    same vocabulary; a literal '<|endoftext|>' is text in both with `split_special_tokens`."""
+    from transformers import GPT2TokenizerFast
+
+    reference = GPT2TokenizerFast(
+        vocab=str(GPT2_BPE / "encoder.json"),
+        merges=str(GPT2_BPE / "vocab.bpe"),
+        split_special_tokens=True,
+    )
+    texts = [text for _, text in sms_rows] + EDGE_CASES
+    assert tokenizer(texts)["input_ids"] == reference(texts)["input_ids"]
+    assert tokenizer.get_vocab() == reference.get_vocab()
+    unsplit = GPT2TokenizerFast(
+        vocab=str(GPT2_BPE / "encoder.json"), merges=str(GPT2_BPE / "vocab.bpe")
+    )
+    assert unsplit("a <|endoftext|>")["input_ids"] == [64, 220, 50256]  # the control token
+    assert tokenizer("a <|endoftext|>")["input_ids"] == reference("a <|endoftext|>")["input_ids"]
+    assert 50256 not in tokenizer("a <|endoftext|>")["input_ids"]
+
+
+def test_tokenizer_needs_no_network_and_no_tiktoken_cache(tmp_path: Path, encoding) -> None:
+    """A fresh process with the network down and an unwritable, absent tiktoken cache: the
+    bundled files make the tokenizer and tiktoken's encoding, and no cache is created."""
+    env = no_network_env(tmp_path, switches=False)
+    script = (
+        "import json\n"
+        "from hf_spam.data import get_tokenizer, gpt2_encoding\n"
+        "text = 'Win a prize <|endoftext|> now 😀'\n"
+        "print(json.dumps([get_tokenizer()(text)['input_ids'], "
+        "gpt2_encoding().encode_ordinary(text)]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = encoding.encode_ordinary("Win a prize <|endoftext|> now 😀")
+    assert json.loads(result.stdout.splitlines()[-1]) == [expected, expected]
+    assert not Path(env["TIKTOKEN_CACHE_DIR"]).exists()
+
+
+def test_a_damaged_bpe_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hf_spam.data import bundled, tokenization
+
+    copy = tmp_path / "bundled"
+    shutil.copytree(GPT2_BPE, copy)
+    (copy / "encoder.json").write_text(json.dumps({"a": 0}))
+    monkeypatch.setattr(bundled, "BUNDLED_DIR", copy)
+    bundled.bundled_file.cache_clear()
+    tokenization.gpt2_vocab_and_merges.cache_clear()
+    try:
+        with pytest.raises(DataError, match=rf"^{re.escape(str(copy / 'encoder.json'))}: sha256"):
+            get_tokenizer()
+    finally:
+        bundled.bundled_file.cache_clear()
+        tokenization.gpt2_vocab_and_merges.cache_clear()
 
 
 def test_dynamic_padding_truncates_and_collates(tmp_path: Path, cache_dir: str, encoding) -> None:
@@ -183,8 +274,6 @@ def test_checkpoint_bpe_files_give_tiktokens_ids(tmp_path: Path, encoding) -> No
     """GPT-2's `vocab.json` + `merges.txt` as a GPT-2 checkpoint folder carries them (OpenAI's
     `encoder.json` / `vocab.bpe` under transformers' names); a literal '<|endoftext|>' stays
     text, as tiktoken's `encode_ordinary` (HF's GPT-2 tokenizer alone would give 50256)."""
-    if not GPT2_BPE.is_dir():
-        pytest.skip(f"GPT-2 BPE files not found at {GPT2_BPE}")
     shutil.copy(GPT2_BPE / "encoder.json", tmp_path / "vocab.json")
     shutil.copy(GPT2_BPE / "vocab.bpe", tmp_path / "merges.txt")
     tokenizer = load_tokenizer(tmp_path, model_max_length=64)

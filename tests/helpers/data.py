@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import datasets
@@ -39,13 +38,6 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
         frame.to_json(path, orient="records", lines=True, force_ascii=False)
     else:
         frame.to_parquet(path, index=False)
-    return path
-
-
-def sms_zip(path: Path, content: bytes) -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr(SMS_SPAM_FILENAME, content)
-        archive.writestr("readme", "SMS Spam Collection v.1")
     return path
 
 

@@ -1,20 +1,35 @@
-"""Where the tests find the project and the offline data; importing it makes the tests offline.
+"""Where the tests find the project and its data; importing it makes the tests offline.
 
 Imported first by `helpers` (and so by conftest.py), before anything imports huggingface_hub,
 which reads HF_HUB_OFFLINE once when it is imported.
+
+The data the tests read is the package's own (`hf_spam/data/bundled/`), so a fresh clone on a
+machine without network runs every test. `../shared/data` beside the checkout, when there, is
+only a second copy that the tests compare with the bundled one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import tempfile
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Read without importing hf_spam (that would import huggingface_hub before the lines below).
+BUNDLED = ROOT / "hf_spam" / "data" / "bundled"
+SMS_FILE = BUNDLED / "SMSSpamCollection"
+#: GPT-2's BPE files under OpenAI's names, `encoder.json` and `vocab.bpe`.
+GPT2_BPE = BUNDLED
 SHARED_DATA = Path(os.environ.get("HF_SPAM_SHARED_DATA", ROOT.parent / "shared" / "data"))
-SMS_FILE = Path(os.environ.get("HF_SPAM_SMS_FILE", SHARED_DATA / "SMSSpamCollection"))
-GPT2_BPE = Path(os.environ.get("HF_SPAM_GPT2_BPE_DIR", SHARED_DATA / "gpt2-bpe"))
+#: The shared copies of the bundled files, where the shared folder has them.
+SHARED_COPIES = {
+    "SMSSpamCollection": SHARED_DATA / "SMSSpamCollection",
+    "encoder.json": SHARED_DATA / "gpt2-bpe" / "encoder.json",
+    "vocab.bpe": SHARED_DATA / "gpt2-bpe" / "vocab.bpe",
+}
 # tiktoken's cache names each file by the sha1 of its download URL.
 TIKTOKEN_GPT2_FILES = {
     "encoder.json": "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/encoder.json",
@@ -22,24 +37,34 @@ TIKTOKEN_GPT2_FILES = {
 }
 
 
-def offline_tiktoken_cache() -> None:
-    """Point tiktoken at a cache built from the shared GPT-2 BPE files, so it never downloads.
+def tiktoken_cache(folder: Path) -> Path:
+    """`folder` laid out as tiktoken's cache of GPT-2's files, copied from the bundled ones.
 
-    The shared `tiktoken-cache/` folder cannot be relied on (its links arrive as plain files), so
-    the cache is laid out here from `gpt2-bpe/` unless TIKTOKEN_CACHE_DIR is already set.
+    tiktoken checks each cached file against its own sha256 of the download, so the encoding it
+    builds from here is its own, independent of hf_spam's reading of the same files.
     """
-    if "TIKTOKEN_CACHE_DIR" in os.environ or not GPT2_BPE.is_dir():
-        return
-    cache = Path(tempfile.gettempdir()) / "hf_spam-tiktoken-cache"
-    cache.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for name, url in TIKTOKEN_GPT2_FILES.items():
-        link = cache / hashlib.sha1(url.encode()).hexdigest()
-        if not link.exists():
-            link.symlink_to(GPT2_BPE / name)
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
+        cached = folder / hashlib.sha1(url.encode()).hexdigest()
+        if not cached.exists():
+            shutil.copyfile(GPT2_BPE / name, cached)
+    return folder
 
 
-offline_tiktoken_cache()
+@contextlib.contextmanager
+def tiktoken_cache_dir(folder: Path) -> Iterator[Path]:
+    """TIKTOKEN_CACHE_DIR set to a GPT-2 cache in `folder` inside the block, as it was after."""
+    before = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(tiktoken_cache(folder))
+    try:
+        yield folder
+    finally:
+        if before is None:
+            os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+        else:
+            os.environ["TIKTOKEN_CACHE_DIR"] = before
+
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -45,7 +45,7 @@ def parse(argv: list[str]):
 
 
 def trained_model(tmp_path_factory: pytest.TempPathFactory, data: Path) -> Path:
-    """A tiny model trained on the synthetic spam CSV (a few seconds), shared by every module
+    """A tiny model trained on the synthetic spam CSV, shared by every module
     that asks in this session. Tests must not modify it: copy it first."""
     from hf_spam.training.run import train
 
