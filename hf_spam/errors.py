@@ -10,6 +10,12 @@ built-in exception a caller would have caught before they existed (`ValueError`,
 
 from __future__ import annotations
 
+import re
+import socket
+
+#: What a failure to reach the network is called in every message.
+OFFLINE = "the network cannot be reached (offline)"
+
 
 class HfSpamError(Exception):
     """Base of every error hf_spam raises on purpose; the message is meant for the user."""
@@ -43,6 +49,55 @@ class OutputExistsError(UsageError, FileExistsError):
     """An output folder or file exists and is not to be replaced (no --overwrite...)."""
 
 
+# ----------------------------------------------------------------------------------------------
+# Describing a failure
+# ----------------------------------------------------------------------------------------------
+
+
+def _chain(err: BaseException) -> list[BaseException]:
+    """`err` and the exceptions it was raised from (or while handling), outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def is_network_failure(err: BaseException) -> bool:
+    """Whether `err`, or an exception it was raised from, says the network cannot be reached.
+
+    huggingface_hub's offline mode and its "not on the Hub, not in the cache" error, and the
+    socket errors below every HTTP client's own (refused, unknown host, timed out), so it
+    holds whichever client (httpx, aiohttp, requests) raised.
+    """
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    network = (ConnectionError, TimeoutError, socket.gaierror)
+    types = (*network, LocalEntryNotFoundError, OfflineModeIsEnabled)
+    return any(isinstance(current, types) for current in _chain(err))
+
+
+def unreachable_url(err: BaseException) -> str | None:
+    """The URL a network failure was fetching, from its request or its message, if any names one."""
+    for current in _chain(err):
+        try:
+            url = getattr(getattr(current, "request", None), "url", None)  # requests, httpx
+        except RuntimeError:  # httpx raises when the error has no request
+            url = None
+        found = re.search(r"https?://[^\s'\"]+", str(url or current))
+        if found:
+            return found.group(0).rstrip(".,;:)")
+    return None
+
+
+def first_line(err: BaseException | str) -> str:
+    """The first non-empty line of a message (libraries' messages run over several lines); an
+    exception without one is named by its type."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else ("" if isinstance(err, str) else type(err).__name__)
+
+
 __all__ = [
     "CheckpointError",
     "DataError",
@@ -51,4 +106,7 @@ __all__ = [
     "ModelLoadError",
     "OutputExistsError",
     "UsageError",
+    "first_line",
+    "is_network_failure",
+    "unreachable_url",
 ]

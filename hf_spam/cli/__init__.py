@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-from ..errors import HfSpamError
+from ..errors import OFFLINE, HfSpamError, first_line, is_network_failure, unreachable_url
 
 #: Command name -> module (imported only when its command runs, so `--help` stays fast).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -65,23 +65,18 @@ def _split_debug(argv: list[str]) -> tuple[list[str], bool]:
     return kept, debug
 
 
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    return lines[0] if lines else ""
-
-
 def _os_error(err: OSError) -> str:
     # A failed copy (shutil) names the source first; a write fails at its destination.
     written = err.filename2 if err.errno in (errno.ENOSPC, errno.EFBIG) else None
     where = f"{written or err.filename}: " if written or err.filename else ""
-    reason = err.strerror or _first_line(str(err)) or type(err).__name__
+    reason = err.strerror or first_line(str(err)) or type(err).__name__
     if err.errno == errno.ENOSPC:
         return f"{where}no space left on the device; free some space and run again"
     if err.errno == errno.EFBIG:
         return f"{where}file too large (a file-size limit was reached)"
     if err.errno in (errno.EACCES, errno.EPERM):
         return f"{where}permission denied"
-    return f"{where}{reason}" if err.filename else _first_line(str(err)) or reason
+    return f"{where}{reason}" if err.filename else first_line(str(err)) or reason
 
 
 def describe(err: BaseException) -> tuple[int, str]:
@@ -91,11 +86,9 @@ def describe(err: BaseException) -> tuple[int, str]:
     functions did not convert where they happen: each is named as well as its exception allows.
     """
     if isinstance(err, HfSpamError):
-        return err.exit_code, _first_line(str(err))
+        return err.exit_code, first_line(str(err))
     if isinstance(err, KeyboardInterrupt):
         return INTERRUPT_EXIT, "interrupted"
-    from ..data.downloads import OFFLINE, is_network_failure, unreachable_url
-
     if is_network_failure(err):
         what = unreachable_url(err) or "what the command needs from the network"
         return FAILURE_EXIT, (
@@ -108,8 +101,8 @@ def describe(err: BaseException) -> tuple[int, str]:
         return FAILURE_EXIT, _os_error(err)
     if type(err).__name__ == "SafetensorError":
         verb = "could not write" if "serializ" in str(err) else "unreadable"
-        return FAILURE_EXIT, f"{verb} safetensors weights: {_first_line(str(err))}"
-    message = _first_line(str(err))
+        return FAILURE_EXIT, f"{verb} safetensors weights: {first_line(str(err))}"
+    message = first_line(str(err))
     if isinstance(err, (ValueError, KeyError)) and "model type" in message:
         return FAILURE_EXIT, f"unknown model_type in config.json: {message}"
     return FAILURE_EXIT, (
@@ -135,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit:  # --help, or sys.exit inside a command: its status, returned
         if exit.code is None or isinstance(exit.code, int):
             return exit.code or 0
-        print(f"error: {_first_line(str(exit.code))}", file=sys.stderr)
+        print(f"error: {first_line(str(exit.code))}", file=sys.stderr)
         return FAILURE_EXIT
     except BaseException as err:
         if debug:

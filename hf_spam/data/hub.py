@@ -11,9 +11,9 @@ from collections.abc import Callable
 import datasets
 from transformers.utils import logging
 
-from ..errors import DataError
+from ..errors import OFFLINE, DataError, is_network_failure
 from .arguments import DataArguments
-from .downloads import OFFLINE, FetchError, is_network_failure
+from .downloads import FetchError
 from .formats import Split, select_columns
 
 logger = logging.get_logger(__name__)

@@ -110,7 +110,8 @@ def build_model(
 
 def load_run_tokenizer(model_args: ModelArguments, context_length: int) -> Any:
     """The tokenizer of --model_name_or_path: its own files (a Hub id's from its cached
-    download), else GPT-2's from tiktoken, which is also the tokenizer of `--init random`."""
+    download), else GPT-2's from the BPE files bundled with the package, which is also the
+    tokenizer of `--init random`."""
     if model_args.init == "random":
         return get_tokenizer(context_length)
     try:
