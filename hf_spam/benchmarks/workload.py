@@ -35,7 +35,9 @@ class SmsArguments:
 
     dataset: str = field(
         default=os.environ.get("HF_SPAM_SMS_FILE", "sms_spam"),
-        metadata={"help": "SMSSpamCollection file, or 'sms_spam' for the copy bundled with the package."},
+        metadata={
+            "help": "SMSSpamCollection file, or 'sms_spam' for the copy bundled with the package."
+        },
     )
     quick: bool = quick_flag("fewer texts")
     test_examples: int | None = field(
