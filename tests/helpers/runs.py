@@ -207,3 +207,20 @@ def tiny_classifier(seed: int = 0, n_layers: int = 4) -> GPTForSequenceClassific
         vocab_size=100, context_length=16, emb_dim=32, n_heads=4, n_layers=n_layers, num_labels=2
     )
     return GPTForSequenceClassification(config).eval()
+
+
+def pad(
+    rows: list[list[int]], width: int | None = None, side: str = "right", fill: int = 50256
+) -> tuple[Any, Any]:
+    """Token rows padded with `fill` to `width` (default: the longest row) on `side`, and their
+    attention mask, as tensors."""
+    import torch
+
+    width = max(map(len, rows)) if width is None else width
+    ids = torch.full((len(rows), width), fill)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        span = slice(0, len(row)) if side == "right" else slice(width - len(row), width)
+        ids[i, span] = torch.tensor(row)
+        mask[i, span] = 1
+    return ids, mask

@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 import torch
+from helpers import pad
 from torch.nn import functional as F
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
@@ -40,22 +41,11 @@ def make_examples(n: int, seed: int = 0) -> list[list[int]]:
     return examples
 
 
-def pad(examples: list[list[int]], side: str) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(e) for e in examples)
-    ids = torch.full((len(examples), width), 50256)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for row, e in enumerate(examples):
-        span = slice(0, len(e)) if side == "right" else slice(width - len(e), width)
-        ids[row, span] = torch.tensor(e)
-        mask[row, span] = 1
-    return ids, mask
-
-
 def logits_for(model, examples, batch_size: int, side: str) -> torch.Tensor:
     out = []
     with torch.no_grad():
         for start in range(0, len(examples), batch_size):
-            ids, mask = pad(examples[start : start + batch_size], side)
+            ids, mask = pad(examples[start : start + batch_size], side=side)
             out.append(model(input_ids=ids, attention_mask=mask).logits)
     return torch.cat(out)
 
@@ -135,7 +125,7 @@ def test_causal_lm_ties_head_and_generates_with_left_padding():
     model = GPTForCausalLM(GPTConfig(**TINY)).eval()
     assert model.out_head.weight.data_ptr() == model.gpt.tok_emb.weight.data_ptr()
     prompts = make_examples(3, seed=5)
-    ids, mask = pad(prompts, "left")
+    ids, mask = pad(prompts, side="left")
     batched = model.generate(
         ids, attention_mask=mask, max_new_tokens=8, do_sample=False, pad_token_id=50256
     )
@@ -160,7 +150,7 @@ def test_empty_input_reads_as_end_of_text(classifier):
     with torch.no_grad():
         empty = classifier(input_ids=torch.zeros((1, 0), dtype=torch.long)).logits
         eot = classifier(input_ids=torch.tensor([[50256]])).logits
-        ids, mask = pad([[], [5, 6, 7]], "right")
+        ids, mask = pad([[], [5, 6, 7]], side="right")
         batch = classifier(input_ids=ids, attention_mask=mask).logits
     torch.testing.assert_close(empty, eot, atol=1e-6, rtol=0)
     torch.testing.assert_close(batch[0], eot[0], atol=1e-6, rtol=0)
@@ -168,7 +158,7 @@ def test_empty_input_reads_as_end_of_text(classifier):
 
 def test_fast_path_equals_full_forward(classifier):
     """Last-token-only final block and length buckets change no logit."""
-    ids, mask = pad(make_examples(20, seed=7), "left")
+    ids, mask = pad(make_examples(20, seed=7), side="left")
     with torch.no_grad():
         fast = classifier(input_ids=ids, attention_mask=mask).logits
         full = classifier(input_ids=ids, attention_mask=mask, output_hidden_states=True).logits

@@ -13,6 +13,7 @@ import json
 
 import pytest
 import torch
+from helpers import pad
 from torch.nn import functional as F
 from transformers import pipeline
 
@@ -31,16 +32,6 @@ def texts(n: int = 6, seed: int = 0) -> list[list[int]]:
     lengths = torch.randint(1, FIXED + 1, (n,), generator=g).tolist()
     lengths[0] = FIXED
     return [torch.randint(0, EOT, (k,), generator=g).tolist() for k in lengths]
-
-
-def pad(rows: list[list[int]], width: int, side: str = "right", fill: int = EOT):
-    ids = torch.full((len(rows), width), fill)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        span = slice(0, len(row)) if side == "right" else slice(width - len(row), width)
-        ids[i, span] = torch.tensor(row)
-        mask[i, span] = 1
-    return ids, mask
 
 
 def load(folder, **knobs) -> GPTForSequenceClassification:
