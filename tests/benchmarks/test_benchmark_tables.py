@@ -1,5 +1,5 @@
 """The printed tables keep their format: fixed records printed by the table modules against the
-tables as README's Speed and Bulk sections show them (the command's output as printed), and the
+tables as docs/benchmarks.md's Speed and Bulk sections showed them (the command's output as printed), and the
 scale tables written out: columns, alignment and number formats."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from hf_spam.benchmarks.scale import RunRecord, ScaleArguments
 from hf_spam.benchmarks.speed import SpeedArguments, SpeedRecord
 from hf_spam.reporting import format_table
 
-# README, Speed: `python scripts/benchmark.py --dataset ../shared/data/SMSSpamCollection`.
+# docs/benchmarks.md, Speed: `python scripts/benchmark.py --dataset ../shared/data/SMSSpamCollection`.
 SPEED_HEADER = "AMD EPYC (2 CPUs, fast bf16 (AMX): no), torch 2.13.0+cpu, 2 threads, epochs=5"
 SPEED_TABLE = """\
 run                                                          examples/s  s/epoch  s (all epochs | all texts)  peak MB  test acc  x baseline  note
@@ -35,8 +35,8 @@ pipeline: hf_spam, batched, every padded position            10.3               
 pipeline: hf_spam, batched, bf16                             48.0                 6.3                         1398               4.2x        batch_size=128, bf16 slower than fp32 here (no AMX)
 bulk: hf_spam                                                22.2                 13.5                        1436               1.9x        batch_size=128, length-sorted"""
 
-# README, Bulk prediction: `hf-spam benchmark --bulk --dataset ../shared/data/SMSSpamCollection`
-# (README shows one of the two runs of each (b) size; the second runs here are the command's).
+# docs/benchmarks.md, Bulk prediction (an earlier measurement): `hf-spam benchmark --bulk --dataset ../shared/data/SMSSpamCollection`
+# (the page showed one of the two runs of each (b) size; the second runs here are the command's).
 BULK_TABLE = """\
 run                                                          texts/s  s      peak RSS MB  note
 -----------------------------------------------------------  -------  -----  -----------  -----------------------------------------------
@@ -51,7 +51,7 @@ run                                                          texts/s  s      pea
 (c) 124M, pipeline: hf_spam, batched                         33       9.0    1263         batch_size=128
 (c) 124M, pipeline: hf_spam, batched, every padded position  14       21.2   1578         batch_size=128, no length grouping in the model
 (c) 124M, bulk: hf_spam                                      33       9.2    1455         batch_size=128, length-sorted"""
-BULK_BOUND = (  # one printed line (README wraps it)
+BULK_BOUND = (  # one printed line (the page wrapped it)
     "(c) bound: 300 texts, 8,990 tokens, at least 1.42 TFLOP of matrix products; this CPU "
     "multiplies fp32 matrices at 217 GFLOP/s, so no fp32 path exceeds 46 texts/s"
 )
@@ -83,7 +83,7 @@ def _speed(row: str, rate: float, seconds: float, peak: float, acc=None, note=""
 
 
 def test_the_speed_table_prints_as_readme_shows_it():
-    """README's figures (examples/s, seconds, peak MB, accuracy, notes), the ratios and seconds
+    """The page's figures (examples/s, seconds, peak MB, accuracy, notes), the ratios and seconds
     per epoch worked out by the table: the baseline's 5.53 examples/s prints as 5.5."""
     no_amx = "bf16 slower than fp32 here (no AMX)"  # the note of that run
     records = [
@@ -108,7 +108,7 @@ def test_the_speed_table_prints_as_readme_shows_it():
 
 @pytest.fixture
 def readme_machine(monkeypatch):
-    """The machine of README's tables: a 2-core AMD EPYC without AMX, torch 2.13.0 CPU."""
+    """The machine of those tables: a 2-core AMD EPYC without AMX, torch 2.13.0 CPU."""
     monkeypatch.setattr(runner, "cpu_name", lambda: "AMD EPYC")
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "getloadavg", lambda: (2.0, 1.54, 0.96))
