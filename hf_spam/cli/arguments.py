@@ -19,7 +19,7 @@ import dataclasses
 import difflib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -90,6 +90,35 @@ def _file_problem(err: Exception) -> str:
     if isinstance(err, OSError):
         return err.strerror or type(err).__name__
     return _one_line(str(err))
+
+
+def _unique_keys(pairs: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:
+    values: dict[Any, Any] = {}
+    for key, value in pairs:
+        if key in values:
+            raise UsageError(f"key {key!r} is given twice")
+        values[key] = value
+    return values
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        _unique_keys((self.construct_object(key, deep=deep), None) for key, _ in node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_arguments_file(path: str) -> dict[str, Any]:
+    """The flags of a JSON (`.json`) or YAML file, as `HfArgumentParser.parse_dict` takes them.
+
+    Read here rather than by HfArgumentParser's `parse_json_file`/`parse_yaml_file`: those keep
+    the last value of a key given twice, silently; this refuses it, naming the key.
+    """
+    with open(path, encoding="utf-8") as handle:
+        if path.lower().endswith(".json"):
+            return json.load(handle, object_pairs_hook=_unique_keys)
+        return yaml.load(handle, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _as_text(value: str | int | float | bool) -> str:
@@ -191,11 +220,8 @@ class ArgumentParser(HfArgumentParser):
         """The dataclasses from a JSON or YAML file of flag names and values, read by
         HfArgumentParser's `parse_json_file`/`parse_yaml_file`; any mistake is one `UsageError`
         line naming the file (and the key)."""
-        read: Callable[[str], tuple[Any, ...]] = (
-            self.parse_json_file if path.lower().endswith(".json") else self.parse_yaml_file
-        )
         try:
-            return read(path)
+            return tuple(self.parse_dict(read_arguments_file(path)))
         except UsageError as err:
             raise UsageError(f"{path}: {err}") from err
         except HfSpamError:  # e.g. an unreadable model folder: its own message and status

@@ -112,8 +112,11 @@ def _text_source(args: PredictArguments, texts: list[str]) -> Iterable[str]:
     column fails here, before the model loads)."""
     if texts and args.input:
         raise UsageError("give texts as arguments or --input, not both")
-    if not texts and not args.input and sys.stdin.isatty():
-        raise UsageError("no texts: give them as arguments, with --input FILE, or on stdin")
+    if not texts and not args.input and (sys.stdin is None or sys.stdin.isatty()):
+        closed = " (stdin is closed)" if sys.stdin is None else ""
+        raise UsageError(
+            f"no texts: give them as arguments, with --input FILE, or on stdin{closed}"
+        )
     return texts or iter_texts(args.input or "-", text_column=args.text_column)
 
 

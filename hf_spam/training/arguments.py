@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +103,17 @@ def check_training_arguments(args: TrainingArguments) -> None:
         raise TrainingSetupError(
             f"--gradient_accumulation_steps must be at least 1, got {args.gradient_accumulation_steps}"
         )
+    if not math.isfinite(args.num_train_epochs):
+        raise TrainingSetupError(
+            f"--num_train_epochs must be a finite number, got {args.num_train_epochs}"
+        )
+    if args.max_steps != -1 and args.max_steps < 1:
+        raise TrainingSetupError(
+            f"--max_steps must be a positive number of steps (or -1, the default: train "
+            f"--num_train_epochs), got {args.max_steps}"
+        )
+    if not 0 <= args.seed < 2**32:
+        raise TrainingSetupError(f"--seed must be between 0 and {2**32 - 1}, got {args.seed}")
     if not (args.num_train_epochs > 0 or args.max_steps > 0):
         raise TrainingSetupError(
             f"--num_train_epochs must be > 0 (or --max_steps > 0), got {args.num_train_epochs}: "

@@ -146,11 +146,12 @@ class SpeedArguments:
 
     _argument_group_name = "speed"
 
-    frozen_trunk_cache: bool = field(
-        default=True,
+    frozen_trunk_cache: bool | None = field(
+        default=None,
         metadata={
             "help": "Compute the frozen blocks' output once per example and reuse it every epoch "
-            "and evaluation (exact; switched off automatically when the frozen part has dropout)."
+            "and evaluation (exact). Default: on wherever the run has a frozen trunk without "
+            "dropout; true asks for it and warns when it cannot be; false switches it off."
         },
     )
     trunk_cache_dir: str | None = field(

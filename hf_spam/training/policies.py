@@ -78,13 +78,15 @@ TRAINABLE_POLICIES: dict[str, TrainablePolicy] = {
 
 
 def frozen_trunk_start(model: GPTForSequenceClassification, model_args: Any) -> int | None:
-    """Where the cache can start, or None (with a log line saying why) when it must stay off."""
-    if not model_args.frozen_trunk_cache:
+    """Where the cache can start, or None when it must stay off, saying why: in a warning when
+    --frozen_trunk_cache true asked for it, in the log otherwise."""
+    if model_args.frozen_trunk_cache is False:
         return None
+    say = logger.warning if model_args.frozen_trunk_cache else logger.info
     if not model_args.policy.frozen_trunk:
-        logger.info(
+        say(
             "Frozen-trunk cache off: --trainable_layers %s trains inside every block or the "
-            "embeddings",
+            "embeddings, so no part of the model stays frozen",
             model_args.trainable_layers,
         )
         return None

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
@@ -333,6 +334,21 @@ CASES = [
     ("train-config-overrides", USAGE, "config_overrides: 'emb=3' is not FIELD=VALUE",
      lambda p: (["train", "--dataset", p.csv, "--init", "random", "--config_overrides", "emb=3",
                  "--output_dir", p.out("tr7")], p.out("tr7"), None)),
+    ("train-epochs-inf", USAGE, "--num_train_epochs must be a finite number, got inf",
+     lambda p: (["train", "--num_train_epochs", "inf", "--output_dir", p.out("tr-inf")],
+                p.out("tr-inf"), None)),
+    ("train-max-steps-negative", USAGE, "--max_steps must be a positive number of steps (or -1",
+     lambda p: (["train", "--max_steps", "-5", "--output_dir", p.out("tr-ms")],
+                p.out("tr-ms"), None)),
+    ("train-seed-negative", USAGE, "--seed must be between 0 and 4294967295, got -1",
+     lambda p: (["train", "--seed", "-1", "--output_dir", p.out("tr-seed")],
+                p.out("tr-seed"), None)),
+    ("train-args-json-key-twice", USAGE, "twice.json: key 'learning_rate' is given twice",
+     lambda p: (["train", p.file("twice.json", '{"learning_rate": 1e-3, "output_dir": "'
+                 + str(p.out("tr-j2")) + '", "learning_rate": 5e-5}')], p.out("tr-j2"), None)),
+    ("train-args-yaml-key-twice", USAGE, "twice.yaml: key 'seed' is given twice",
+     lambda p: (["train", p.file("twice.yaml", f"seed: 1\noutput_dir: {p.out('tr-y2')}\nseed: 2\n")],
+                p.out("tr-y2"), None)),
     ("train-learning-rate-negative", USAGE, "--learning_rate must be > 0, got -1.0",
      lambda p: (["train", "--learning_rate", "-1", "--output_dir", p.out("tr8")],
                 p.out("tr8"), None)),
@@ -648,6 +664,18 @@ def test_real_processes_give_the_exit_codes(paths):
     failure = _run(["scripts/predict.py", "--model", str(missing), "hi"])
     assert failure.returncode == 1
     assert failure.stderr == f"error: {missing}: no such model folder\n"
+
+
+def test_predict_with_stdin_closed_is_one_line(paths):
+    """No texts and no stdin at all (`0<&-`, as a daemon or a cron job may start it)."""
+    command = f"{shlex.quote(sys.executable)} -m hf_spam.cli predict --model {paths.model} 0<&-"
+    result = _run(
+        ["-c", f"import subprocess, sys; sys.exit(subprocess.call({command!r}, shell=True))"]
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.splitlines()[-1] == (
+        "error: no texts: give them as arguments, with --input FILE, or on stdin (stdin is closed)"
+    )
 
 
 def test_file_size_limit_leaves_no_partial_predictions(paths):

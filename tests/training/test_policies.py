@@ -95,3 +95,18 @@ def test_the_policy_is_the_table_row():
 def test_an_unknown_policy_names_the_flag_and_the_choices():
     with pytest.raises(TrainingSetupError, match=r"--trainable_layers 'bogus' is unknown; choose"):
         ModelArguments(trainable_layers="bogus")
+
+
+def test_a_cache_asked_for_but_impossible_is_a_warning(caplog):
+    """--frozen_trunk_cache true where nothing stays frozen: off, with a warning saying why;
+    by default the same is only logged."""
+    model = tiny_classifier(n_layers=N_LAYERS)
+    with caplog.at_level("INFO", logger="hf_spam.training.policies"):
+        assert frozen_trunk_start(model, ModelArguments(trainable_layers="all")) is None
+        asked = ModelArguments(trainable_layers="all", frozen_trunk_cache=True)
+        assert frozen_trunk_start(model, asked) is None
+    levels = [(r.levelname, "trains inside every block" in r.getMessage()) for r in caplog.records]
+    assert levels == [("INFO", True), ("WARNING", True)]
+    off = ModelArguments(trainable_layers="last_block", frozen_trunk_cache=False)
+    assert frozen_trunk_start(model, off) is None
+    assert frozen_trunk_start(model, ModelArguments()) == N_LAYERS - 1
