@@ -49,6 +49,15 @@ class OutputExistsError(UsageError, FileExistsError):
     """An output folder or file exists and is not to be replaced (no --overwrite...)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (what `docker stop`, systemd and job schedulers send), raised where the
+    program stands as Ctrl-C is, so every clean-up that Ctrl-C runs runs for them too."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 # ----------------------------------------------------------------------------------------------
 # Describing a failure
 # ----------------------------------------------------------------------------------------------
@@ -105,6 +114,7 @@ __all__ = [
     "HubError",
     "ModelLoadError",
     "OutputExistsError",
+    "Terminated",
     "UsageError",
     "first_line",
     "is_network_failure",

@@ -7,7 +7,7 @@
 Each command module exposes `run(argv) -> int`; `scripts/*.py` call `main` with their command's
 name. This module is THE error path of every command: whatever a command raises ends here and
 is printed as one line, `error: <message>`, on stderr, with exit status 2 for bad usage, 1 for a
-failure while running and 130 for Ctrl-C. `--debug` (anywhere on the command line) or
+failure while running, 130 for Ctrl-C, and 143 / 129 for SIGTERM / SIGHUP (handled as Ctrl-C). `--debug` (anywhere on the command line) or
 `HF_SPAM_DEBUG=1` re-raises instead, with the full traceback.
 """
 
@@ -17,9 +17,20 @@ import errno
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from ..errors import OFFLINE, HfSpamError, first_line, is_network_failure, unreachable_url
+from ..errors import (
+    OFFLINE,
+    HfSpamError,
+    Terminated,
+    first_line,
+    is_network_failure,
+    unreachable_url,
+)
 
 #: Command name -> module (imported only when its command runs, so `--help` stays fast).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -87,6 +98,8 @@ def describe(err: BaseException) -> tuple[int, str]:
     """
     if isinstance(err, HfSpamError):
         return err.exit_code, first_line(str(err))
+    if isinstance(err, Terminated):
+        return 128 + err.signum, f"terminated ({signal.Signals(err.signum).name})"
     if isinstance(err, KeyboardInterrupt):
         return INTERRUPT_EXIT, "interrupted"
     if is_network_failure(err):
@@ -110,6 +123,31 @@ def describe(err: BaseException) -> tuple[int, str]:
     )
 
 
+#: Handled as Ctrl-C is: the command stops where it stands, cleans up, exits 128 + the number.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def stop_signals_as_interrupts() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise `Terminated` in the main thread while the command runs; a second
+    one is ignored, so the clean-up of the first is not cut short (SIGKILL still ends it)."""
+
+    def stop(signum: int, frame: object) -> None:
+        for each in STOP_SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
+        raise Terminated(signum)
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach main only
+        yield
+        return
+    previous = {each: signal.signal(each, stop) for each in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `hf-spam <command> [flags]`; return its exit status (0 on success)."""
     argv, debug = _split_debug(list(sys.argv[1:] if argv is None else argv))
@@ -124,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
 
             raise UsageError(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
         module = importlib.import_module(COMMANDS[command][0])
-        return module.run(rest)
+        with stop_signals_as_interrupts():
+            return module.run(rest)
     except SystemExit as exit:  # --help, or sys.exit inside a command: its status, returned
         if exit.code is None or isinstance(exit.code, int):
             return exit.code or 0

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -676,6 +677,31 @@ def test_predict_with_stdin_closed_is_one_line(paths):
     assert result.stderr.splitlines()[-1] == (
         "error: no texts: give them as arguments, with --input FILE, or on stdin (stdin is closed)"
     )
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_is_handled_as_ctrl_c(paths, stop):
+    """`docker stop` / systemd / a scheduler mid-write: one line, 128 + the signal, and no
+    temporary file left beside the destination, which is not created."""
+    texts = paths.file(
+        "long.txt", "".join(f"message {i} WIN a prize now\n" for i in range(200_000))
+    )
+    out = paths.out(f"stopped-{stop.name}.jsonl")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    command = ["-m", "hf_spam.cli", "predict", "--model", str(paths.model), "--input", str(texts),
+               "--output", str(out), "--progress", "false"]  # fmt: skip
+    process = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(out.parent.glob(f".{out.name}*")) and process.poll() is None:
+        assert time.monotonic() < deadline, "the temporary file never appeared"
+        time.sleep(0.01)
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + stop, stderr[-2000:]
+    assert stderr.splitlines()[-1] == f"error: terminated ({stop.name})"
+    assert not out.exists()
+    assert not list(out.parent.glob(f".{out.name}*")), "temporary file left behind"
 
 
 def test_file_size_limit_leaves_no_partial_predictions(paths):
