@@ -142,6 +142,27 @@ def _checkpoint_copy(p: Paths, name: str, change: Callable[[Path], object]) -> P
 
 
 THREE_LABELS = {"id2label": {"0": "a", "1": "b", "2": "c"}, "label2id": {"a": 0, "b": 1, "c": 2}}
+GAP_LABELS = {"id2label": {"0": "ham", "2": "spam"}, "label2id": {"ham": 0, "spam": 2}}
+
+
+def _edit_tokenizer(edit: Callable[[dict], object]):
+    def change(folder: Path) -> None:
+        tokenizer = json.loads((folder / "tokenizer.json").read_text())
+        edit(tokenizer)
+        (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+
+    return change
+
+
+def _extra_token(tokenizer: dict) -> None:
+    """One added token beyond GPT-2's 50257: a tokenizer larger than the model's vocabulary."""
+    extra = dict(tokenizer["added_tokens"][0], id=50257, content="<|extra|>")
+    tokenizer["added_tokens"].append(extra)
+
+
+def _empty_vocabulary(tokenizer: dict) -> None:
+    tokenizer["model"]["vocab"] = {"<|endoftext|>": 50256}
+    tokenizer["model"]["merges"] = []
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,6 +240,21 @@ CASES = [
     ("predict-labels-do-not-match-weights", FAILURE,
      "3 labels (a, b, c) but the weights' out_head.weight has 2 rows",
      lambda p: predict_model(p, p.copy_model("labels", _edit_config(**THREE_LABELS)), "lab")),
+    ("predict-config-deeper-than-weights", FAILURE,
+     "config.json: n_layers is 100000 but the weights have 2; the config does not belong",
+     lambda p: predict_model(p, p.copy_model("deep", _edit_config(n_layers=100_000)), "deep")),
+    ("predict-config-wider-than-weights", FAILURE,
+     "config.json: emb_dim is 4000000 but the weights have 32",
+     lambda p: predict_model(p, p.copy_model("wide", _edit_config(emb_dim=4_000_000)), "wide")),
+    ("predict-label-ids-with-a-gap", FAILURE,
+     "config.json: id2label must number the labels 0 to 1, got ids 0, 2",
+     lambda p: predict_model(p, p.copy_model("gap", _edit_config(**GAP_LABELS)), "gap")),
+    ("predict-tokenizer-larger-than-vocabulary", FAILURE,
+     "tokenizer.json: 50258 tokens, more than the model's vocabulary of 50257",
+     lambda p: predict_model(p, p.copy_model("bigtok", _edit_tokenizer(_extra_token)), "bt")),
+    ("predict-tokenizer-gives-no-tokens", FAILURE,
+     "tokenizer.json: turns ordinary text into no tokens",
+     lambda p: predict_model(p, p.copy_model("notok", _edit_tokenizer(_empty_vocabulary)), "nt")),
     ("predict-tokenizer-corrupted", FAILURE, "tokenizer.json, line 1",
      lambda p: predict_model(p, p.copy_model("tok", _write("tokenizer.json", '{"v": ')), "tok")),
     ("predict-weights-truncated", FAILURE, "model.safetensors: not a readable safetensors file",
