@@ -3,7 +3,8 @@
 Each error's message is the one line a user sees (`error: <message>`): it names the file, row,
 column, key or flag at fault and says what was expected. `exit_code` is the command's exit
 status: 2 for bad usage (flags and arguments that cannot work), 1 for a failure while running
-(bad data, an unreadable checkpoint, a refused upload). The classes also derive from the
+(bad data, an unreadable checkpoint, a refused upload), 75 when another process is writing
+the same output (try again later). The classes also derive from the
 built-in exception a caller would have caught before they existed (`ValueError`, `OSError`,
 ...), so `except ValueError` keeps working.
 """
@@ -47,6 +48,13 @@ class HubError(HfSpamError, RuntimeError):
 
 class OutputExistsError(UsageError, FileExistsError):
     """An output folder or file exists and is not to be replaced (no --overwrite...)."""
+
+
+class OutputBusyError(HfSpamError, BlockingIOError):
+    """Another process is writing the same output folder or file (it holds its lock). Exit
+    status 75, sysexits' EX_TEMPFAIL: nothing is wrong with the command; it can run later."""
+
+    exit_code = 75
 
 
 class Terminated(KeyboardInterrupt):

@@ -35,7 +35,7 @@ from helpers import (
 from safetensors.torch import load_file
 
 from hf_spam.errors import ModelLoadError
-from hf_spam.files import FINAL_STAGING, check_model_folder
+from hf_spam.files import FINAL_STAGING, FINAL_STAGING_GLOB, check_model_folder
 from hf_spam.training.run import train
 
 _PROGRESS = re.compile(r"\r|\d+(it|examples)/s\]")
@@ -301,8 +301,9 @@ hf_spam.hub.rendering.render_model_card = lambda *args, **kwargs: die()
 real_replace = os.replace
 def replace(source, target):
     real_replace(source, target)
-    if Path(source).parent.name == {staging!r} and Path(target).name == "model.safetensors":
-        if Path(target).parent.name != {staging!r}:
+    staged = Path(source).parent.name.startswith({staging!r})
+    if staged and Path(target).name == "model.safetensors":
+        if not Path(target).parent.name.startswith({staging!r}):
             die()
 os.replace = replace
 """,
@@ -353,7 +354,7 @@ def _resume(spam_csv: Path, out: Path, caplog) -> str:
 
 
 def _assert_finished(out: Path) -> None:
-    assert not (out / FINAL_STAGING).exists()
+    assert not list(out.glob(FINAL_STAGING_GLOB))
     assert check_model_folder(out) == out
     assert (out / "README.md").is_file() and (out / "all_results.json").is_file()
 
@@ -392,7 +393,8 @@ def test_kill_while_saving_the_final_folder_then_resume(
 ):
     out = tmp_path / "run"
     _kill(spam_csv, out, moment)
-    assert any((out / FINAL_STAGING).iterdir())  # the kill left its staging folder
+    # the kill left its staging folder
+    assert any(any(p.iterdir()) for p in out.glob(FINAL_STAGING_GLOB))
     if moment == "final-moves":
         assert (out / "model.safetensors").is_file()  # some files arrived, the card did not
     _assert_not_a_model_yet(out)
@@ -413,9 +415,10 @@ def test_an_interrupted_final_save_is_refused_by_loaders(tmp_path):
     """Fast check of what the slow kill tests rely on: staged files make a folder incomplete,
     an empty staging folder (a kill after the card arrived) does not."""
     folder = random_model(tmp_path / "model")
-    (folder / FINAL_STAGING).mkdir()
+    staging = folder / f"{FINAL_STAGING}-k2x9.tmp"
+    staging.mkdir()
     assert check_model_folder(folder) == folder
-    shutil.copy(folder / "config.json", folder / FINAL_STAGING / "config.json")
+    shutil.copy(folder / "config.json", staging / "config.json")
     with pytest.raises(ModelLoadError, match="stopped while saving it"):
         check_model_folder(folder)
 

@@ -24,7 +24,7 @@ from ..evaluation.report import (
     format_evaluation_summary,
     write_evaluation_report,
 )
-from ..files import atomic_output_dir, check_output_dir
+from ..files import atomic_output_dir, check_output_dir, output_lock
 from ..inference.load import InferenceArguments
 from .arguments import parser_for
 
@@ -68,9 +68,10 @@ def run(argv: list[str]) -> int:
     parser = parser_for("evaluate", dataclass_types, __doc__.split("\n")[0])
     args, inference_args, data_args = parser.parse(argv)
     models = [args.model] + ([args.compare] if args.compare else [])
-    report = evaluate_models(models, data_args, split=args.eval_split, **asdict(inference_args))
-    with atomic_output_dir(args.output_dir, args.overwrite_output_dir) as tmp:
-        write_evaluation_report(report, tmp, errors=args.errors)
+    with output_lock(args.output_dir, "--output_dir"):  # from the start: a second one is refused
+        report = evaluate_models(models, data_args, split=args.eval_split, **asdict(inference_args))
+        with atomic_output_dir(args.output_dir, args.overwrite_output_dir) as tmp:
+            write_evaluation_report(report, tmp, errors=args.errors)
     print(format_evaluation_summary(report, errors=args.errors))
     print(f"\nReports in {args.output_dir}: eval_report.md, eval_report.json, confusion-matrix.png")
     return 0

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import DataError, OutputExistsError, UsageError
+from ..files import output_lock
 from ..inference.bulk import DEFAULT_WINDOW_SIZE, check_window_size, classify_bulk
 from ..inference.files import PREDICTION_FORMATS, iter_texts, write_predictions
 from ..inference.load import InferenceArguments, Prediction, classify, load_classifier, one_line
@@ -143,6 +146,12 @@ def format_predictions(predictions: list[Prediction], *, width: int = 70) -> str
 
 def run(argv: list[str]) -> int:
     args, inference_args, positional = build_parser().parse(argv)
+    # --output is locked from the start: a second writer is refused before any model loads
+    with output_lock(args.output, "--output") if args.output else nullcontext():
+        return _predict(args, inference_args, positional)
+
+
+def _predict(args: PredictArguments, inference_args: InferenceArguments, positional: Any) -> int:
     texts = _text_source(args, positional.texts)
     classifier = load_classifier(args.model, **asdict(inference_args))
     batch_size = inference_args.batch_size
@@ -160,7 +169,7 @@ def run(argv: list[str]) -> int:
         )
     counted = _Counted(predictions, args.input or "stdin")
     if args.output:  # streamed to a file beside --output, renamed into place when complete
-        write_predictions(counted, args.output)
+        write_predictions(counted, args.output, flag="--output")
         print(f"Wrote {counted.count} predictions to {args.output}")
     else:
         print(format_predictions(list(counted)))

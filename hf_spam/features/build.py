@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from ..files import write_json
+from ..files import output_lock, remove_leftovers, write_json
 from ..model.modeling import length_buckets
 from .store import (
     FLOAT32_BYTES,
@@ -48,7 +49,6 @@ from .store import (
 logger = logging.getLogger(__name__)
 
 DISK_HEADROOM = 1.05  # leave 5% of the estimate free beyond it
-STALE_SECONDS = 6 * 3600  # a build folder untouched this long was killed
 
 
 def _rank_and_world() -> tuple[int, int]:
@@ -74,22 +74,12 @@ def _is_complete(path: Path, fingerprint: str) -> bool:
     return meta.get("fingerprint") == fingerprint and meta.get("version") == STORE_VERSION
 
 
-def _remove_stale_builds(path: Path) -> None:
-    """Delete the temporary folders of builds of this store that were killed (no cleanup ran):
-    no file in them changed for `STALE_SECONDS`, while a live build writes a shard at a time."""
-    for folder in path.parent.glob(f".{path.name}.tmp-*"):
-        times = [p.stat().st_mtime for p in (folder, *folder.iterdir())]
-        if time.time() - max(times) > STALE_SECONDS:
-            logger.info("Trunk feature store: removing %s, left by a killed build", folder)
-            shutil.rmtree(folder, ignore_errors=True)
-
-
 def _plan(path: Path, fingerprint: str, needed: int) -> dict[str, Any]:
     """Rank 0's decision: reuse the finished store, build it in a new folder, or skip it."""
     if _is_complete(path, fingerprint):
         return {"action": "reuse"}
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_builds(path)
+    remove_leftovers(path, ".tmp-")  # under the store's lock: builds that were stopped
     free = shutil.disk_usage(path.parent).free
     if free < needed * DISK_HEADROOM:
         logger.warning(
@@ -280,10 +270,28 @@ def open_trunk_store(
     fingerprint = trunk_fingerprint(model, start_block, scanned.digest)
     path = Path(cache_dir).expanduser() if cache_dir else default_store_root()
     path = path / fingerprint
+    needed = scanned.num_tokens * trunk_of(model).config.emb_dim * FLOAT32_BYTES
+    options = dict(batch_tokens=batch_tokens, shard_bytes=shard_bytes, disable_tqdm=disable_tqdm)
+    # Rank 0 holds the store's lock from the plan to the rename: a second process that wants
+    # the same store waits for it, then reuses it.
+    with output_lock(path, "the trunk feature store", wait=True) if rank == 0 else nullcontext():
+        plan = _plan(path, fingerprint, needed + 32 * len(scanned.lengths)) if rank == 0 else None
+        plan = _from_rank0(plan, world)
+        return _open_planned(model, scanned, start_block, path, fingerprint, plan, options)
+
+
+def _open_planned(
+    model: torch.nn.Module,
+    scanned: ScannedData,
+    start_block: int,
+    path: Path,
+    fingerprint: str,
+    plan: dict[str, Any],
+    options: dict[str, Any],
+) -> TrunkFeatureStore | None:
+    """`open_trunk_store` once rank 0 has planned: reuse, skip or build the store."""
+    world = _rank_and_world()[1]
     emb_dim, n_tokens = trunk_of(model).config.emb_dim, scanned.num_tokens
-    needed = n_tokens * emb_dim * FLOAT32_BYTES
-    plan = _plan(path, fingerprint, needed + 32 * len(scanned.lengths)) if rank == 0 else None
-    plan = _from_rank0(plan, world)
     if plan["action"] == "skip":
         return None
     if plan["action"] == "reuse":
@@ -292,11 +300,11 @@ def open_trunk_store(
     logger.info(
         "Trunk feature store: computing blocks below %d once for %d examples: %d tokens x %d x "
         "4 bytes = %.3f GB, into %s (%d process%s)",
-        start_block, len(scanned.lengths), n_tokens, emb_dim, needed / 1e9, path, world,
+        start_block, len(scanned.lengths), n_tokens, emb_dim,
+        n_tokens * emb_dim * FLOAT32_BYTES / 1e9, path, world,
         "es" if world > 1 else "",
     )  # fmt: skip
     started = time.perf_counter()
-    options = dict(batch_tokens=batch_tokens, shard_bytes=shard_bytes, disable_tqdm=disable_tqdm)
     try:
         computed = _build(
             model, scanned, start_block, path, Path(plan["tmp"]), fingerprint, options

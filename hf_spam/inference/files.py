@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import DataError
-from ..files import json_object_line
+from ..files import atomic_file, json_object_line
 
 __all__ = [
     "PREDICTION_FORMATS",
@@ -174,30 +174,17 @@ def read_texts(
         return _read_lines(handle, str(path))
 
 
-@contextmanager
-def _atomic_file(path: Path) -> Iterator[TextIO]:
-    """A text file beside `path`, renamed onto it only when the block completes (files.write_text
-    needs the whole text at once; predictions stream). A failure leaves no output file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(fd, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_predictions(
     predictions: Iterable[Prediction],
     path: str | os.PathLike,
     *,
     references: Iterable[str] | None = None,
+    flag: str | None = None,
 ) -> Path:
     """Write predictions as JSON lines (`.jsonl`) or CSV (`.csv`, one `score_<label>` column per
     class), streamed record by record into a file renamed into place when complete; `references`
-    (true labels, in evaluation) add a `reference` field."""
+    (true labels, in evaluation) add a `reference` field. `flag` names the output in messages and
+    locks it while it is written (None: a file inside a folder already being written)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in PREDICTION_FORMATS:
@@ -208,7 +195,7 @@ def write_predictions(
     if references is not None:
         records = ({**r, "reference": ref} for r, ref in zip(records, references, strict=True))
     try:
-        with _atomic_file(path) as handle:
+        with atomic_file(path, flag) as handle:
             if suffix == ".jsonl":
                 for record in records:
                     handle.write(json.dumps(record, ensure_ascii=False) + "\n")

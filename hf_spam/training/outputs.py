@@ -13,17 +13,19 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import Trainer
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..constants import EXAMPLES_FILE, SAFETENSORS_NAME, SPLITS, TIMING_SUFFIXES
 from ..errors import UsageError
-from ..files import FINAL_STAGING, OutputWriteError, writing
+from ..files import FINAL_STAGING, FINAL_STAGING_GLOB, OutputWriteError, writing
 from ..model.lora import ADAPTER_DIR, merge_lora, save_adapter
 
 logger = logging.getLogger(__name__)
@@ -87,6 +89,25 @@ def resolve_checkpoint(resume: str | None, output_dir: Path) -> str | None:
     raise UsageError(f"--resume_from_checkpoint {resume}: no complete checkpoint in {output_dir}")
 
 
+def _staging_folder(output_dir: Path, main: bool) -> Path:
+    """A new staging folder inside `output_dir`, made by the main process; every process gets
+    its path (they all write the weights into it). What stopped runs left is removed first:
+    the run holds the folder's lock, so no other process is writing them."""
+    from accelerate.utils import broadcast_object_list
+
+    name = [None]
+    if main:
+        for leftover in output_dir.glob(FINAL_STAGING_GLOB):
+            logger.info("Removing %s, left by a run that was stopped while saving", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+        name = [
+            Path(tempfile.mkdtemp(prefix=f"{FINAL_STAGING}-", suffix=".tmp", dir=output_dir)).name
+        ]
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        broadcast_object_list(name, from_process=0)
+    return output_dir / name[0]
+
+
 def save_final_outputs(
     trainer: Trainer,
     card: Any,
@@ -115,11 +136,8 @@ def save_final_outputs(
         if adapter_base is not None and trainer.is_world_process_zero():
             adapter = save_adapter(trainer.model, output_dir / ADAPTER_DIR, adapter_base)
         trainer.model = merge_lora(trainer.model)
-    staging = output_dir / FINAL_STAGING  # the same path on every process
     main = trainer.is_world_process_zero()
-    if main:
-        shutil.rmtree(staging, ignore_errors=True)
-    trainer.accelerator.wait_for_everyone()
+    staging = _staging_folder(output_dir, main)
     try:
         writing(output_dir / SAFETENSORS_NAME, lambda: trainer.save_model(str(staging)))
         if not main:

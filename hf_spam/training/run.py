@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,13 +30,19 @@ from ..data import (
     prepare_data,
 )
 from ..errors import ModelLoadError
+from ..files import output_lock
 from ..hardware import cpu_has_fast_bf16
 from ..metrics import make_compute_metrics
 from ..model.configuration import GPTConfig
 from ..model.initialization import book_head_init, book_random_init
 from ..model.modeling import GPTForSequenceClassification
 from ..model.weights import checkpoint_folder, load_openai_gpt2
-from .arguments import SpamTrainingArguments, parse_train_arguments, validate_arguments
+from .arguments import (
+    SpamTrainingArguments,
+    check_training_output_dir,
+    parse_train_arguments,
+    validate_arguments,
+)
 from .card import run_card_context
 from .model_arguments import (  # re-exported: `from hf_spam.training.run import ModelArguments` works
     ModelArguments,
@@ -166,8 +173,25 @@ def train(
 
     `callbacks` are added to the `Trainer` (early stopping, custom logging, ...). `prepared`
     replaces the data preparation of `data_args` (e.g. a subset, for benchmarks).
+
+    The main process holds --output_dir's lock throughout: a second run into the same folder is
+    refused at once, naming this one's process id.
     """
     validate_arguments(model_args, data_args, training_args)
+    main = training_args.process_index == 0
+    with output_lock(training_args.output_dir, "--output_dir") if main else nullcontext():
+        if main:  # again, under the lock: a run that just finished may have filled the folder
+            check_training_output_dir(training_args)
+        return _train(model_args, data_args, training_args, callbacks, prepared)
+
+
+def _train(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: SpamTrainingArguments,
+    callbacks: list[TrainerCallback] | None,
+    prepared: PreparedData | None,
+) -> TrainingResult:
     output_dir = Path(training_args.output_dir)
     logger.info(
         "Process %d of %d on %s",

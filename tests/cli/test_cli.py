@@ -128,7 +128,7 @@ def _index_without_weight_map(folder: Path) -> None:
 def _stopped_while_saving(folder: Path) -> None:
     """A run killed while moving its final files into place: some arrived, the rest (and the
     card) are still in the staging folder."""
-    staging = folder / FINAL_STAGING
+    staging = folder / f"{FINAL_STAGING}-k2x9.tmp"
     staging.mkdir()
     (folder / "tokenizer.json").rename(staging / "tokenizer.json")
 

@@ -6,7 +6,7 @@ import gc
 import logging
 import os
 import shutil
-import time
+import threading
 import warnings
 from collections import namedtuple
 from pathlib import Path
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
+from helpers import hold_lock
 
 from hf_spam import GPTConfig, GPTForSequenceClassification
 from hf_spam.errors import DataError
@@ -186,19 +187,45 @@ def test_killed_build_leaves_nothing_a_later_run_would_trust(model, dataset, tmp
     assert counter.rows == len(dataset) and store.examples_computed == len(dataset)
 
 
-def test_folders_of_killed_builds_are_removed_once_stale(model, tmp_path):
+def test_folders_of_stopped_builds_are_removed_at_the_next_start(model, tmp_path, caplog):
+    """A build holds the store's lock, so a temporary folder found while holding it belongs to
+    no live build: it is removed at once, however recent. Another store's folder is kept."""
     digest = scan_dataset(make_dataset(12)).digest
     name = trunk_fingerprint(model, START, digest)
-    stale, live = tmp_path / f".{name}.tmp-stale", tmp_path / f".{name}.tmp-live"
-    for folder in (stale, live):
+    stopped = tmp_path / f".{name}.tmp-k2x9_a"
+    other = tmp_path / f".{name}x.tmp-k2x9_a"  # the temporary of another fingerprint
+    for folder in (stopped, other):
         folder.mkdir()
         (folder / "rank000-00000.safetensors").write_bytes(b"partial")
-    day_ago = time.time() - 24 * 3600
-    for path in (stale / "rank000-00000.safetensors", stale):
-        os.utime(path, (day_ago, day_ago))
-    store = open_trunk_store(model, make_dataset(12), START, tmp_path)
-    assert not stale.exists() and live.exists()  # a build still writing is left alone
+    with caplog.at_level(logging.INFO, logger="hf_spam.files"):
+        store = open_trunk_store(model, make_dataset(12), START, tmp_path)
+    assert not stopped.exists() and other.exists()
+    assert f"removed {stopped.name}, left by a writer that was stopped" in caplog.text
     assert store.path == tmp_path / name
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, other.name])  # no lock
+
+
+def test_a_second_builder_waits_for_the_first_then_reuses_its_store(
+    model, dataset, tmp_path, caplog
+):
+    """Two runs wanting the same store: the second waits on the lock (a log line names the
+    holder's process id), then reuses the store instead of computing it again."""
+    digest = scan_dataset(dataset).digest
+    path = tmp_path / trunk_fingerprint(model, START, digest)
+    holder = hold_lock(path)
+    try:
+        released = threading.Timer(1.0, holder.stdin.close)
+        released.start()
+        counter = TrunkCounter(model)
+        with caplog.at_level(logging.INFO, logger="hf_spam"):
+            open_trunk_store(model, dataset, START, tmp_path)
+        counter.handle.remove()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert f"is being written by process {holder.pid}" in caplog.text
+    assert "waiting for it" in caplog.text
+    assert counter.rows == len(dataset)  # the holder built nothing: this process did, once
 
 
 def test_not_enough_disk_space_falls_back_to_no_store(

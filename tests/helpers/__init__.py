@@ -48,6 +48,7 @@ from .runs import (
     tiny_classifier,
     trained_model,
 )
+from .writers import hold_lock
 
 __all__ = [
     "BUNDLED",
@@ -71,6 +72,7 @@ __all__ = [
     "assert_nothing_cached",
     "bare_run_args",
     "error_lines",
+    "hold_lock",
     "book_check",
     "label_info",
     "load_script",

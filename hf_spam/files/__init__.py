@@ -1,0 +1,51 @@
+"""Files and folders on disk: read what a command is given, write its outputs aside and move them
+into place, one writer at a time.
+
+`reading.py` reads JSON, configs and checks a model folder; `writing.py` writes outputs atomically
+and names what failed; `locks.py` keeps a second writer off an output and cleans up after a dead one.
+"""
+
+from .locks import holds_lock, lock_file, output_lock, remove_leftovers
+from .reading import (
+    FINAL_STAGING,
+    FINAL_STAGING_GLOB,
+    check_model_folder,
+    json_object_line,
+    read_config,
+    read_json,
+)
+from .writing import (
+    TEMPORARY_PREFIXES,
+    OutputWriteError,
+    atomic_file,
+    atomic_output_dir,
+    check_output_dir,
+    replace_dir,
+    write_failure,
+    write_json,
+    write_text,
+    writing,
+)
+
+__all__ = [
+    "FINAL_STAGING",
+    "FINAL_STAGING_GLOB",
+    "TEMPORARY_PREFIXES",
+    "OutputWriteError",
+    "atomic_file",
+    "atomic_output_dir",
+    "check_model_folder",
+    "check_output_dir",
+    "holds_lock",
+    "json_object_line",
+    "lock_file",
+    "output_lock",
+    "read_config",
+    "read_json",
+    "remove_leftovers",
+    "replace_dir",
+    "write_failure",
+    "write_json",
+    "write_text",
+    "writing",
+]
