@@ -155,12 +155,12 @@ def validate_arguments(
         token = require_token(training_args.hub_token)
         training_args.hub_model_id = hub_model_id(training_args, token)
         check_repo_id(training_args.hub_model_id)
-    check_training_output_dir(training_args)
 
 
 def check_training_output_dir(training_args: TrainingArguments) -> None:
     """An --output_dir that is empty, or may be written into (--overwrite_output_dir, or
-    resuming a run there)."""
+    resuming a run there). Checked holding the folder's lock (`train`): a folder another run
+    is writing is reported as busy, not as full."""
     resuming = bool(training_args.resume_from_checkpoint)
     check_output_dir(training_args.output_dir, training_args.overwrite_output_dir or resuming)
 

@@ -180,7 +180,7 @@ def train(
     validate_arguments(model_args, data_args, training_args)
     main = training_args.process_index == 0
     with output_lock(training_args.output_dir, "--output_dir") if main else nullcontext():
-        if main:  # again, under the lock: a run that just finished may have filled the folder
+        if main:  # under the lock: a run that just finished may have filled the folder
             check_training_output_dir(training_args)
         return _train(model_args, data_args, training_args, callbacks, prepared)
 

@@ -729,7 +729,7 @@ def test_a_stop_signal_is_handled_as_ctrl_c(paths, stop):
     process = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     deadline = time.monotonic() + 120
-    while not list(out.parent.glob(f".{out.name}*")) and process.poll() is None:
+    while not list(out.parent.glob(f".{out.name}.tmp-*")) and process.poll() is None:
         assert time.monotonic() < deadline, "the temporary file never appeared"
         time.sleep(0.01)
     process.send_signal(stop)
