@@ -1,8 +1,9 @@
-"""What this machine can do: the CPU's name, whether bf16 pays off on it, and how fast
-it multiplies fp32 matrices."""
+"""What this machine can do: the CPU's name, whether bf16 pays off on it, how fast it
+multiplies fp32 matrices, and how much memory it has."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -48,6 +49,20 @@ def cpu_name() -> str:
     import platform
 
     return platform.processor() or "unknown CPU"
+
+
+def machine_memory() -> int | None:
+    """Bytes of memory this machine has: its RAM plus the largest GPU's (a model on a GPU
+    still passes through memory the host maps), or None where the OS does not say."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    gpu = 0
+    if torch.cuda.is_available():
+        gpu = max(torch.cuda.get_device_properties(i).total_memory
+                  for i in range(torch.cuda.device_count()))  # fmt: skip
+    return ram + gpu
 
 
 def matmul_gflops(rows: int = 2048, width: int = 768, seconds: float = 2.0) -> float:

@@ -55,6 +55,13 @@ class PushArguments:
     commit_message: str = field(
         default=DEFAULT_COMMIT_MESSAGE, metadata={"help": "Message of the Hub commit."}
     )
+    replace_code: bool = field(
+        default=False,
+        metadata={
+            "help": "Upload the installed hf_spam's configuration.py and modeling.py in place of "
+            "the folder's copies, which a push otherwise requires to be hf_spam's own."
+        },
+    )
     space: str | None = field(
         default=None,
         metadata={
@@ -84,6 +91,7 @@ def run(argv: list[str]) -> int:
         commit_message=args.commit_message,
         upload_dir=args.output_dir,
         overwrite=args.overwrite_output_dir,
+        replace_code=args.replace_code,
     )
     print(format_push_result(result))
     if args.space:

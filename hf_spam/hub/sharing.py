@@ -25,9 +25,11 @@ from huggingface_hub.utils import validate_repo_id
 
 from ..constants import EVAL_REPORT_FILE, EXAMPLES_FILE, TOKENIZER_FILES, is_number
 from ..errors import HubError
-from ..files import check_model_folder, read_config, read_json
+from ..files import read_config, read_json
+from ..inference.checks import check_classifier_folder
 from ..reporting import format_table
 from .card import CARD_CONTEXT_FILE, load_card_context
+from .checks import check_inside, code_files, code_sources
 from .rendering import render_model_card
 from .upload import UploadResult, upload_built_folder
 
@@ -119,44 +121,34 @@ def hub_model_id(training_args: TrainingArguments, token: str) -> str:
     return f"{user}/{repo_id}"
 
 
-def _code_files(config: Mapping[str, Any], config_path: Path) -> list[str]:
-    """The Python files `auto_map` points at: what `trust_remote_code=True` downloads."""
-    auto_map = config.get("auto_map")
-    if not auto_map:
-        raise HubError(
-            f"{config_path} has no auto_map, so the Hub could not load the model without hf_spam; "
-            "save it again with hf_spam imported (model.save_pretrained(folder))"
-        )
-    references: list[str] = []
-    for value in auto_map.values():
-        references.extend(value if isinstance(value, list) else [value])
-    # `repo--module.Class` points at another repo's code; nothing to copy for it.
-    return sorted({ref.split(".")[0] + ".py" for ref in references if ref and "--" not in ref})
-
-
 def _plot_files(model_dir: Path) -> list[str]:
     found = {path.name for path in model_dir.glob("*.png")}
     return [name for name in KNOWN_PLOTS if name in found] + sorted(found - set(KNOWN_PLOTS))
 
 
-def upload_file_names(model_dir: str | os.PathLike) -> list[str]:
+def upload_file_names(model_dir: str | os.PathLike, replace_code: bool = False) -> list[str]:
     """Files of `model_dir` that go to the Hub (besides the re-rendered README.md).
 
     Weights, config, the code `auto_map` names, tokenizer files and plots; never checkpoints,
-    optimizer or trainer state. Raises `ModelLoadError`/`HubError` naming anything missing.
+    optimizer or trainer state. The folder passes the check every command makes of a model
+    folder (`check_classifier_folder`), then a push's own (`checks.py`): files inside the folder,
+    hf_spam's classes and code (`replace_code`: the package's code is uploaded instead). Raises
+    `ModelLoadError`/`HubError` naming the file or key at fault.
     """
-    model_dir = check_model_folder(model_dir)
-    code = _code_files(read_config(model_dir), model_dir / "config.json")
-    missing = [name for name in code if not (model_dir / name).is_file()]
+    model_dir = check_classifier_folder(model_dir)
+    code = code_files(read_config(model_dir), model_dir / "config.json")
+    missing = [name for name in code if not (model_dir / name).is_file() and not replace_code]
     if missing:
         raise HubError(f"{model_dir}: auto_map names {', '.join(missing)}, which is missing")
     names = [name for name in MODEL_FILES if (model_dir / name).is_file()]
     names += sorted(path.name for pattern in SHARDED_WEIGHTS for path in model_dir.glob(pattern))
-    names += code
     names += [
         name for name in (*TOKENIZER_FILES, *EXTRA_TOKENIZER_FILES) if (model_dir / name).is_file()
     ]
-    return names + _plot_files(model_dir)
+    names += _plot_files(model_dir)
+    check_inside(model_dir, names)
+    code_sources(model_dir, code, replace_code)  # refuses a differing copy before any work
+    return names + code
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,22 +235,28 @@ def build_upload_folder(
     repo_id: str,
     *,
     link: bool = False,
+    replace_code: bool = False,
 ) -> list[Path]:
     """Put what the Hub repo needs from `model_dir` into `target_dir` and render `README.md`
     for `repo_id`. Returns the files written, relative to `target_dir`, sorted.
 
     `link=True` hard-links the files, for a folder deleted after the upload; a folder that is
     kept gets copies, which a later save into `model_dir` (writing files in place) cannot alter.
+    `replace_code`: the installed package's code files in place of the folder's.
     """
     model_dir, target_dir = Path(model_dir), Path(target_dir)
-    names = upload_file_names(model_dir)
+    names = upload_file_names(model_dir, replace_code)
+    code = code_files(read_config(model_dir), model_dir / "config.json")
+    sources = {name: model_dir / name for name in names} | code_sources(
+        model_dir, code, replace_code
+    )
     context = repo_card_context(model_dir, repo_id, [n for n in names if n.endswith(".png")])
     target_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
         if link:
-            _link_or_copy(model_dir / name, target_dir / name)
+            _link_or_copy(sources[name], target_dir / name)
         else:
-            shutil.copy2(model_dir / name, target_dir / name)
+            shutil.copy2(sources[name], target_dir / name)
     render_model_card(None, target_dir / "README.md", context=context)
     return sorted(Path(name) for name in [*names, "README.md"])
 
@@ -273,6 +271,7 @@ def push_model_folder(
     commit_message: str = DEFAULT_COMMIT_MESSAGE,
     upload_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
+    replace_code: bool = False,
 ) -> UploadResult:
     """Upload a trained model folder to the Hub repo `repo_id` (created if needed), in one commit.
 
@@ -288,10 +287,12 @@ def push_model_folder(
     check_repo_id(repo_id)
     if not dry_run:
         token = require_token(token, repo_id)
-    upload_file_names(folder)  # fail on an incomplete folder before creating anything
+    upload_file_names(folder, replace_code)  # fail on a bad folder before creating anything
     eval_report_results(folder)  # and on an unreadable evaluation report
     return upload_built_folder(
-        lambda target, temporary: build_upload_folder(folder, target, repo_id, link=temporary),
+        lambda target, temporary: build_upload_folder(
+            folder, target, repo_id, link=temporary, replace_code=replace_code
+        ),
         repo_id,
         what=str(folder),
         commit_message=commit_message,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import ROOT, random_model, save_gpt2_checkpoint, write_spam_fixture
 
 from hf_spam import GPTConfig, GPTForSequenceClassification, cli
@@ -114,6 +115,20 @@ def _truncate(name: str, keep: int):
         path.write_bytes(path.read_bytes()[:keep])
 
     return change
+
+
+def _edit_weights(change):
+    """Rewrite model.safetensors with `change(tensors)` applied: a tensor dropped, added or
+    reshaped, as a hand-made or merged checkpoint might be."""
+
+    def edit(folder: Path) -> None:
+        from safetensors.torch import load_file, save_file
+
+        tensors = load_file(folder / "model.safetensors")
+        change(tensors)
+        save_file(tensors, folder / "model.safetensors")
+
+    return edit
 
 
 def _only_pickle(folder: Path) -> None:
@@ -246,6 +261,21 @@ CASES = [
     ("predict-config-wider-than-weights", FAILURE,
      "config.json: emb_dim is 4000000 but the weights have 32",
      lambda p: predict_model(p, p.copy_model("wide", _edit_config(emb_dim=4_000_000)), "wide")),
+    ("predict-weights-lack-a-tensor", FAILURE,
+     "model.safetensors: lacks tensor gpt.trf_blocks.1.att.W_query.weight, which the model that "
+     "config.json describes needs",
+     lambda p: predict_model(p, p.copy_model("lack", _edit_weights(
+         lambda t: t.pop("gpt.trf_blocks.1.att.W_query.weight"))), "lack")),
+    ("predict-weights-have-an-extra-tensor", FAILURE,
+     "model.safetensors: has tensor gpt.extra.weight, which the model that config.json "
+     "describes does not have",
+     lambda p: predict_model(p, p.copy_model("extra", _edit_weights(
+         lambda t: t.update({"gpt.extra.weight": torch.zeros(2)}))), "extra")),
+    ("predict-weights-tensor-reshaped", FAILURE,
+     "model.safetensors: tensor gpt.pos_emb.weight has shape (8, 32) but the model that "
+     "config.json describes needs",
+     lambda p: predict_model(p, p.copy_model("shape", _edit_weights(
+         lambda t: t.update({"gpt.pos_emb.weight": torch.zeros(8, 32)}))), "shape")),
     ("predict-label-ids-with-a-gap", FAILURE,
      "config.json: id2label must number the labels 0 to 1, got ids 0, 2",
      lambda p: predict_model(p, p.copy_model("gap", _edit_config(**GAP_LABELS)), "gap")),

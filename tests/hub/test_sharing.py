@@ -184,6 +184,8 @@ def test_bad_folder_or_repo_id_says_what_is_wrong(model_dir, tmp_path, capsys):
     (incomplete / "model.safetensors").unlink()
     assert "missing model.safetensors" in error(incomplete)
     (incomplete / "model.safetensors").write_bytes(b"")
+    assert "model.safetensors: not a readable safetensors file" in error(incomplete)
+    shutil.copy(model_dir / "model.safetensors", incomplete / "model.safetensors")
     (incomplete / "config.json").unlink()
     assert "missing config.json" in error(incomplete)
     config = json.loads((model_dir / "config.json").read_text())
