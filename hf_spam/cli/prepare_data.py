@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from ..data import (
@@ -18,6 +19,7 @@ from ..data import (
     save_dataset_to_disk,
 )
 from ..errors import UsageError
+from ..files import output_lock
 from .arguments import parser_for
 
 
@@ -49,11 +51,14 @@ def run(argv: list[str]) -> int:
         "prepare-data", (DataArguments, PrepareDataArguments), __doc__.split("\n")[0]
     )
     data_args, args = parser.parse(argv)
-    if args.save_to_disk:
-        check_save_target(args.save_to_disk, args.overwrite)
-    prepared = prepare_data(data_args, context_length=args.model_context_length)
-    print(format_report(prepared.report))
-    if args.save_to_disk:
-        path = save_dataset_to_disk(prepared.dataset, args.save_to_disk, overwrite=args.overwrite)
-        print(f"Saved to {path}")
+    target = args.save_to_disk
+    # --save_to_disk is locked from the start: a second writer is refused before the slow work
+    with output_lock(target, "--save_to_disk") if target else nullcontext():
+        if target:
+            check_save_target(target, args.overwrite)
+        prepared = prepare_data(data_args, context_length=args.model_context_length)
+        print(format_report(prepared.report))
+        if target:
+            path = save_dataset_to_disk(prepared.dataset, target, overwrite=args.overwrite)
+            print(f"Saved to {path}")
     return 0

@@ -185,6 +185,30 @@ def config_from_checkpoint(
     return GPTConfig(**{**fields, **overrides})
 
 
+def check_checkpoint_sizes(
+    state_dict: dict[str, torch.Tensor], config: GPTConfig, where: str | os.PathLike
+) -> None:
+    """The config's vocabulary, width, context and depth must be the weights' (either key
+    layout): a `config.json` that does not belong to its weights (say `n_layer: 100000`) would
+    otherwise build the model it describes, however large, before the weights are compared."""
+    bare = strip_prefix(state_dict)
+    found: dict[str, int] = {}
+    if "wte.weight" in bare:
+        found["vocab_size"], found["emb_dim"] = bare["wte.weight"].shape
+    if "wpe.weight" in bare:
+        found["context_length"] = bare["wpe.weight"].shape[0]
+    layers = {int(m.group(1)) for key in bare if (m := re.match(r"h\.(\d+)\.", key))}
+    if layers:
+        found["n_layers"] = len(layers)
+    theirs = {ours: name for name, ours in GPT2_CONFIG_FIELDS.items()}
+    for key, value in found.items():
+        if getattr(config, key) != value:
+            raise CheckpointError(
+                f"{where}: {theirs[key]} ({key}) is {getattr(config, key)!r} but the weights have "
+                f"{value}; the config does not belong to these weights"
+            )
+
+
 def _gpt2_to_gpt(key: str, tensor: torch.Tensor, cfg: GPTConfig) -> Iterator[tuple[str, Any]]:
     """Our key(s) and tensor(s) for one GPT-2 key, as (new key, tensor) pairs."""
     simple = {
@@ -391,6 +415,7 @@ def load_openai_gpt2(
     elif config_overrides:
         config = copy.deepcopy(config)
         config.update(config_overrides)
+    check_checkpoint_sizes(state_dict, config, config_file or name_or_path)
     converted = convert_gpt2_state_dict(state_dict, config)
     config.name_or_path = str(name_or_path)
     model = model_cls(config)
@@ -422,6 +447,7 @@ def load_openai_gpt2(
 __all__ = [
     "SCORE_KEY",
     "CheckpointError",
+    "check_checkpoint_sizes",
     "checkpoint_folder",
     "checkpoint_label_names",
     "config_from_checkpoint",

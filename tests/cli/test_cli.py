@@ -351,6 +351,10 @@ CASES = [
     ("convert-invalid-config", FAILURE, "config.json, line 1", lambda p: (
         ["convert", "--source", _checkpoint_copy(p, "cfg", _write("config.json", "{oops")),
          "--output_dir", p.out("cv8")], p.out("cv8"), None)),
+    ("convert-config-deeper-than-weights", FAILURE,
+     "config.json: n_layer (n_layers) is 100000 but the weights have 2; the config does not",
+     lambda p: (["convert", "--source", _checkpoint_copy(p, "deep", _edit_config(n_layer=100_000)),
+                 "--output_dir", p.out("cv11")], p.out("cv11"), None)),
     ("convert-unreadable-tokenizer", FAILURE, "tokenizer.json: not a readable tokenizer", lambda p: (
         ["convert", "--source", _checkpoint_copy(p, "tok", _write("tokenizer.json", "{oops")),
          "--output_dir", p.out("cv10")], p.out("cv10"), None)),
