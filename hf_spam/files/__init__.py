@@ -1,20 +1,11 @@
 """Files and folders on disk: read what a command is given, write its outputs aside and move them
 into place, one writer at a time.
 
-`reading.py` reads JSON, configs and checks a model folder; `writing.py` writes outputs atomically
+`reading.py` reads JSON, configs and checks a model folder; `atomic.py` writes outputs atomically
 and names what failed; `locks.py` keeps a second writer off an output and cleans up after a dead one.
 """
 
-from .locks import holds_lock, lock_file, output_lock, remove_leftovers
-from .reading import (
-    FINAL_STAGING,
-    FINAL_STAGING_GLOB,
-    check_model_folder,
-    json_object_line,
-    read_config,
-    read_json,
-)
-from .writing import (
+from .atomic import (
     TEMPORARY_PREFIXES,
     OutputWriteError,
     atomic_file,
@@ -25,6 +16,15 @@ from .writing import (
     write_json,
     write_text,
     writing,
+)
+from .locks import holds_lock, lock_file, output_lock, remove_leftovers
+from .reading import (
+    FINAL_STAGING,
+    FINAL_STAGING_GLOB,
+    check_model_folder,
+    json_object_line,
+    read_config,
+    read_json,
 )
 
 __all__ = [

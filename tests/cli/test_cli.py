@@ -589,7 +589,7 @@ def test_full_disk_while_writing_names_the_file(paths, capsys, monkeypatch):
         def write(self, text):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("hf_spam.files.writing.open", lambda *a, **k: FullDisk(), raising=False)
+    monkeypatch.setattr("hf_spam.files.atomic.open", lambda *a, **k: FullDisk(), raising=False)
     out = paths.out("full.jsonl")
     assert main(["predict", "--model", str(paths.model), "--output", str(out), "hi"]) == FAILURE
     err = _one_error_line(capsys.readouterr().err)
