@@ -19,6 +19,7 @@ from transformers import Pipeline, pipeline
 from ..constants import SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME
 from ..errors import DataError, ModelLoadError, UsageError
 from ..files import check_model_folder, read_config, read_json
+from .context import ContextPipeline
 from .files import (
     PREDICTION_FORMATS,
     Prediction,
@@ -289,6 +290,7 @@ def load_classifier(
         return pipeline(
             "text-classification",
             model=name,
+            pipeline_class=ContextPipeline,  # long texts cut before tokenizing, same ids
             device=device,
             batch_size=batch_size,
             trust_remote_code=trust_remote_code,
