@@ -8,11 +8,12 @@ kill leaves the destination as it was.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,17 @@ def json_object_line(line: str, path: str | os.PathLike, number: int, expected: 
     return record
 
 
+#: The csv module refuses a field over 128 KiB unless told otherwise; a text may be of any size
+#: (pandas, which `load_dataset` reads CSV with, has no limit). 2**31 - 1 fits a C long everywhere.
+LARGEST_CSV_FIELD = 2**31 - 1
+
+
+def csv_reader(lines: Iterable[str], delimiter: str = ",") -> Iterator[list[str]]:
+    """`csv.reader` over `lines` that reads a field of any size (a long text is one field)."""
+    csv.field_size_limit(LARGEST_CSV_FIELD)
+    return csv.reader(lines, delimiter=delimiter)
+
+
 def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     """A model folder's `config.json` as a dict (the one place it is read without transformers)."""
     config = read_json(Path(folder) / CONFIG_NAME, "model configuration")
@@ -229,6 +241,7 @@ __all__ = [
     "atomic_output_dir",
     "check_model_folder",
     "check_output_dir",
+    "csv_reader",
     "json_object_line",
     "read_config",
     "read_json",

@@ -10,7 +10,6 @@ CSV/TSV header; the SMS format counts lines.
 from __future__ import annotations
 
 import codecs
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +19,11 @@ import datasets
 from datasets import ClassLabel, Dataset, Features, Value
 
 from ..errors import DataError
-from ..files import json_object_line
+from ..files import csv_reader, json_object_line
 from .arguments import DataArguments
 from .bundled import SMS_SPAM_FILENAME
 from .downloads import file_sha256
+from .labels import case_hint, label_name
 
 SMS_LABELS = ("ham", "spam")  # ham=0, spam=1, as in the book and on the Hub
 TABULAR_FORMATS = {
@@ -95,7 +95,7 @@ def _check_csv_fields(path: Path, sep: str) -> None:
     """A row with more fields than the header: pandas' message counts lines, not rows, and
     names no file; count rows (quoted newlines included) with the csv module instead."""
     with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=sep)
+        reader = csv_reader(handle, delimiter=sep)
         header = next(reader, [])
         for row, fields in enumerate(reader, start=1):
             if len(fields) > len(header):
@@ -149,14 +149,16 @@ def read_sms_spam_file(path: str | os.PathLike) -> tuple[list[str], list[str]]:
         raise DataError(f"{path}: file is empty, expected labelled texts")
     texts, labels = [], []
     for number, line in enumerate(lines, start=1):
-        label, tab, text = line.removesuffix("\r").partition("\t")
+        raw, tab, text = line.removesuffix("\r").partition("\t")
         if not tab:
             raise DataError(
                 f"{path}, line {number}: no tab found, expected 'label<TAB>text' with label ham or spam"
             )
+        label = label_name(raw)  # the rule of every source: surrounding spaces do not count
         if label not in SMS_LABELS:
             raise DataError(
-                f"{path}, line {number}: unknown label {label!r}, expected one of {', '.join(SMS_LABELS)}"
+                f"{path}, line {number}: unknown label {label!r}, expected one of "
+                f"{', '.join(SMS_LABELS)}{case_hint(label, SMS_LABELS)}"
             )
         texts.append(text)
         labels.append(label)

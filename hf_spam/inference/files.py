@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import DataError
-from ..files import json_object_line
+from ..files import csv_reader, json_object_line
 
 __all__ = [
     "PREDICTION_FORMATS",
@@ -266,7 +266,7 @@ def _csv_texts(path: Path, text_column: str) -> Iterator[str]:
     text is asked for, so a wrong --text_column fails before any model work. Lines are decoded
     one by one (`_lines`), so a non-UTF-8 line is named exactly."""
     handle = open(path, "rb")  # noqa: SIM115 - closed by the generator below
-    reader = csv.reader(_lines(handle, str(path)), delimiter="\t" if path.suffix == ".tsv" else ",")
+    reader = csv_reader(_lines(handle, str(path)), delimiter="\t" if path.suffix == ".tsv" else ",")
     try:
         header = next(reader, [])
         if text_column not in header:
