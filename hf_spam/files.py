@@ -9,6 +9,7 @@ kill leaves the destination as it was.
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import shutil
@@ -88,6 +89,23 @@ def write_failure(err: BaseException) -> str | None:
     return None
 
 
+#: errno values that mean the disk refused a write (full, over a file-size limit or a quota,
+#: read-only): whatever was being read, the fault is the file being written.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
+
+
+def full_disk_error(err: BaseException, written: str | os.PathLike) -> OSError | None:
+    """An OSError naming `written` (the file being written) if a refused write is behind `err`,
+    else None. datasets wraps its Arrow writer's errors as "cannot generate the dataset", and
+    pyarrow's name no file, so a full cache would otherwise read as unreadable input."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in WRITE_ERRNOS:
+            return OSError(seen.errno, seen.strerror, str(seen.filename or written))
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def writing(target: str | os.PathLike, write: Callable[[], Any], keeps: str | None = None) -> Any:
     """Run `write`; any failure becomes one `OutputWriteError` line naming `target` (the file or
     folder being written), whatever library did the writing. `keeps`: what is left as it was
@@ -127,24 +145,30 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write a text file beside the target, then rename: readers see the old or the new file."""
+def write_file(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """`write(tmp)` into a temporary file beside `path` (`.NAME.*.tmp`: a writer that picks
+    the format by the suffix must be told it), then renamed: readers see the old file or the
+    new one, and a failure (a full disk) names `path`, leaving no partial file. Libraries'
+    write errors (Pillow's, pyarrow's) name no file; the one the user asked for is put in."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
     try:
-        with handle:  # the last flush happens at close: a full disk can fail there too
-            handle.write(text)
-        os.replace(handle.name, path)
+        write(Path(name))
+        os.replace(name, path)
     except BaseException as err:
         with suppress(OSError):
-            os.unlink(handle.name)
-        if isinstance(err, OSError) and err.filename in (None, handle.name):
+            os.unlink(name)
+        if isinstance(err, OSError) and err.filename in (None, name):
             err.filename = str(path)  # the file the user asked for, not the temporary one
         raise
     return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write a text file beside the target, then rename (`write_file`)."""
+    return write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -242,11 +266,13 @@ __all__ = [
     "check_model_folder",
     "check_output_dir",
     "csv_reader",
+    "full_disk_error",
     "json_object_line",
     "read_config",
     "read_json",
     "replace_dir",
     "write_failure",
+    "write_file",
     "write_json",
     "write_text",
     "writing",

@@ -20,7 +20,7 @@ from transformers.utils import logging
 from ..constants import SPLITS
 from ..errors import DataError
 from .arguments import DataArguments
-from .formats import Split
+from .formats import Split, cached_map
 from .labels import case_clash, case_hint, label_name
 
 logger = logging.get_logger(__name__)
@@ -181,8 +181,12 @@ def _encode_labels(split: Split, names: tuple[str, ...]) -> Dataset:
             )
     value_to_id = {value: label2id[name] for value, name in raw_names.items()}
     features = Features({"text": Value("string"), "label": ClassLabel(names=list(names))})
-    return dataset.map(
-        _map_labels_batch, batched=True, fn_kwargs={"value_to_id": value_to_id}, features=features
+    return cached_map(
+        dataset,
+        _map_labels_batch,
+        batched=True,
+        fn_kwargs={"value_to_id": value_to_id},
+        features=features,
     )
 
 

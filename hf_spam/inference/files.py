@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import DataError
-from ..files import csv_reader, json_object_line
+from ..files import csv_reader, full_disk_error, json_object_line
 
 __all__ = [
     "PREDICTION_FORMATS",
@@ -128,6 +128,9 @@ def _read_table(path: Path, text_column: str) -> list[str]:
                 **kwargs,
             )["input"]
         except Exception as err:  # noqa: BLE001 - pyarrow/pandas errors without the file name
+            failure = full_disk_error(err, cache)  # the temporary cache, not the input
+            if failure is not None:
+                raise failure from None
             reason = error_line(err.__cause__ or err, line=-1)
             raise DataError(f"{path}: cannot be read as {builder.upper()} ({reason})") from None
     if text_column not in loaded.column_names:
