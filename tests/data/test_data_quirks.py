@@ -8,10 +8,14 @@ import csv
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from datasets import ClassLabel, Dataset
+from helpers import ROOT
 
 from hf_spam.data import DataArguments, DataError, load_raw_dataset
 from hf_spam.data.cleaning import clean_splits
@@ -181,3 +185,46 @@ def test_a_hub_split_follows_the_rule():
         "labels 'spam' (someone/data, split train, row 2) and 'Spam' (someone/data, split test, "
         "row 2) in column 'label' differ only by case; spell each class one way"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# A full disk while the datasets cache is written
+# --------------------------------------------------------------------------------------------
+
+# In a fresh process: a map whose cache file passes a file-size limit (SIGXFSZ ignored, so the
+# write fails with EFBIG), then the same map without the limit, whose cache file datasets names.
+MAP_UNDER_A_LIMIT = """
+import errno, json, resource, signal, sys
+from datasets import Dataset
+from hf_spam.data.formats import cached_map
+
+def rows():
+    for i in range(3000):
+        yield {"text": f"message {i} " * 10}
+
+def doubled(batch):
+    return {"text": [text * 2 for text in batch["text"]]}
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+data = Dataset.from_generator(rows, cache_dir=sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, resource.RLIM_INFINITY))
+try:
+    cached_map(data, doubled, batched=True, new_fingerprint="0123456789abcdef")
+except OSError as err:
+    failure = [errno.errorcode[err.errno], err.filename]
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+mapped = cached_map(data, doubled, batched=True, new_fingerprint="0123456789abcdef")
+print(json.dumps({"failure": failure, "written": mapped.cache_files[0]["filename"]}))
+"""
+
+
+def test_a_full_cache_names_the_map_file_being_written(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", MAP_UNDER_A_LIMIT, str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["failure"] == ["EFBIG", found["written"]]
+    assert found["written"].startswith(str(tmp_path / "cache"))
