@@ -20,7 +20,8 @@ from transformers.utils import logging
 from ..constants import SPLITS
 from ..errors import DataError
 from .arguments import DataArguments
-from .formats import Split
+from .formats import Split, cached_map
+from .labels import case_clash, case_hint, label_name
 
 logger = logging.get_logger(__name__)
 
@@ -65,16 +66,74 @@ def _first(mask: np.ndarray) -> int:
 
 
 def _raw_label_names(feature: Value | ClassLabel, values: Sequence[Any]) -> dict[Any, str]:
-    """Name of every raw label value: its ClassLabel name, else the value as a string."""
+    """Name of every raw label value by the rule of `labels.py`: its ClassLabel name, else the
+    value itself, stripped of surrounding whitespace, integers by their digits."""
     if isinstance(feature, ClassLabel):
         names = feature.names
-        return {v: names[v] if v < len(names) else str(v) for v in values if v is not None}
-    return {v: str(v) for v in values if v is not None}
+        return {
+            v: label_name(names[v] if 0 <= v < len(names) else v) for v in values if v is not None
+        }
+    return {v: label_name(v) for v in values if v is not None}
+
+
+def _split_label_names(split: Split) -> dict[Any, str]:
+    return _raw_label_names(split.dataset.features["label"], split.dataset.unique("label"))
+
+
+def _first_row(split: Split, value: Any) -> int:
+    """The 1-based row (or line) of `split` where the raw label `value` first occurs."""
+    labels = arrow_column(split.dataset, "label")
+    return pc.index(labels, pa.scalar(value, type=labels.type)).as_py() + 1
+
+
+def _is_numeric(split: Split) -> bool:
+    feature = split.dataset.features["label"]
+    return isinstance(feature, Value) and (
+        pa.types.is_integer(feature.pa_type) or pa.types.is_floating(feature.pa_type)
+    )
+
+
+def check_label_spellings(splits: Mapping[str, Split]) -> None:
+    """Refuse two labels that differ only by case, naming both spellings and a row of each;
+    log what the rule read as one: labels with surrounding spaces, integers and their strings."""
+    spelled: dict[str, tuple[Split, Any]] = {}
+    padded: dict[str, list[str]] = {}
+    for split in splits.values():
+        for value, name in _split_label_names(split).items():
+            spelled.setdefault(name, (split, value))
+            if isinstance(value, str) and value != name:
+                padded.setdefault(split.origin, []).append(repr(value))
+    clash = case_clash(spelled)
+    if clash:
+        (first, first_value), (second, second_value) = spelled[clash[0]], spelled[clash[1]]
+        raise DataError(
+            f"labels {clash[0]!r} ({first.origin}, {first.unit} {_first_row(first, first_value)}) "
+            f"and {clash[1]!r} ({second.origin}, {second.unit} "
+            f"{_first_row(second, second_value)}) in column {second.label_column!r} differ only "
+            "by case; spell each class one way"
+        )
+    for origin, values in padded.items():
+        shown = ", ".join(values[:3]) + (", ..." if len(values) > 3 else "")
+        logger.warning(f"{origin}: labels {shown} read without their surrounding spaces")
+    numeric = [split.origin for split in splits.values() if _is_numeric(split)]
+    if numeric and len(numeric) < len(splits):
+        others = [split.origin for split in splits.values() if not _is_numeric(split)]
+        logger.warning(
+            f"labels: the numbers of {', '.join(numeric)} and the texts of {', '.join(others)} "
+            f"read as the same classes ({', '.join(sorted(spelled))})"
+        )
+
+
+def _as_number(name: str) -> float | None:
+    try:
+        return float(name)
+    except ValueError:
+        return None
 
 
 def _label_names(splits: Mapping[str, Split], fixed: tuple[str, ...] | None) -> tuple[str, ...]:
     """Deterministic class order: fixed names, else a format's own (the SMS format's), else the
-    ClassLabel order, else sorted."""
+    ClassLabel order, else sorted (by value when the labels are numbers)."""
     if fixed:
         return fixed
     for split in splits.values():
@@ -82,12 +141,12 @@ def _label_names(splits: Mapping[str, Split], fixed: tuple[str, ...] | None) -> 
             return split.label_names
     feature = splits["train"].dataset.features["label"]
     if isinstance(feature, ClassLabel):
-        return tuple(feature.names)
-    values = {
-        v for split in splits.values() for v in split.dataset.unique("label") if v is not None
-    }
-    numeric = all(isinstance(v, (int, float)) for v in values)
-    return tuple(str(v) for v in sorted(values, key=lambda v: v if numeric else str(v)))
+        return tuple(dict.fromkeys(label_name(name) for name in feature.names))
+    names = {name for split in splits.values() for name in _split_label_names(split).values()}
+    numbers = {name: _as_number(name) for name in names}
+    if any(map(_is_numeric, splits.values())) and None not in numbers.values():
+        return tuple(sorted(names, key=numbers.__getitem__))
+    return tuple(sorted(names))
 
 
 def _map_labels_batch(batch: dict[str, list], value_to_id: dict[Any, int]) -> dict[str, list]:
@@ -112,18 +171,22 @@ def _encode_labels(split: Split, names: tuple[str, ...]) -> Dataset:
             f"{split.label_column!r}, expected one of {', '.join(names)}"
         )
     label2id = {name: i for i, name in enumerate(names)}
-    raw_names = _raw_label_names(feature, dataset.unique("label"))
+    raw_names = _split_label_names(split)
     for value, name in raw_names.items():
         if name not in label2id:
-            row = pc.index(labels, pa.scalar(value, type=labels.type)).as_py() + 1
             raise DataError(
-                f"{split.origin}, {split.unit} {row}: unknown label {name!r} in column "
-                f"{split.label_column!r}, expected one of {', '.join(names)}"
+                f"{split.origin}, {split.unit} {_first_row(split, value)}: unknown label "
+                f"{name!r} in column {split.label_column!r}, expected one of "
+                f"{', '.join(names)}{case_hint(name, names)}"
             )
     value_to_id = {value: label2id[name] for value, name in raw_names.items()}
     features = Features({"text": Value("string"), "label": ClassLabel(names=list(names))})
-    return dataset.map(
-        _map_labels_batch, batched=True, fn_kwargs={"value_to_id": value_to_id}, features=features
+    return cached_map(
+        dataset,
+        _map_labels_batch,
+        batched=True,
+        fn_kwargs={"value_to_id": value_to_id},
+        features=features,
     )
 
 
@@ -144,6 +207,7 @@ def drop_empty_texts(dataset: Dataset, split: Split, policy: str) -> tuple[Datas
 
 def clean_splits(splits: dict[str, Split], source: str, args: DataArguments) -> LoadedSource:
     """Check every label and drop (or refuse) empty texts of each split `source` gave."""
+    check_label_spellings(splits)
     names = _label_names(splits, args.label_names)
     cleaned, rows_read, empty_dropped = {}, {}, {}
     for name in (split for split in SPLITS if split in splits):
@@ -170,4 +234,10 @@ def clean_splits(splits: dict[str, Split], source: str, args: DataArguments) -> 
     )
 
 
-__all__ = ["LoadedSource", "arrow_column", "clean_splits", "drop_empty_texts"]
+__all__ = [
+    "LoadedSource",
+    "arrow_column",
+    "check_label_spellings",
+    "clean_splits",
+    "drop_empty_texts",
+]

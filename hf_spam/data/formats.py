@@ -10,7 +10,6 @@ CSV/TSV header; the SMS format counts lines.
 from __future__ import annotations
 
 import codecs
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +19,11 @@ import datasets
 from datasets import ClassLabel, Dataset, Features, Value
 
 from ..errors import DataError
-from ..files import json_object_line
+from ..files import csv_reader, full_disk_error, json_object_line
 from .arguments import DataArguments
 from .bundled import SMS_SPAM_FILENAME
 from .downloads import file_sha256
+from .labels import case_hint, label_name
 
 SMS_LABELS = ("ham", "spam")  # ham=0, spam=1, as in the book and on the Hub
 TABULAR_FORMATS = {
@@ -95,7 +95,7 @@ def _check_csv_fields(path: Path, sep: str) -> None:
     """A row with more fields than the header: pandas' message counts lines, not rows, and
     names no file; count rows (quoted newlines included) with the csv module instead."""
     with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=sep)
+        reader = csv_reader(handle, delimiter=sep)
         header = next(reader, [])
         for row, fields in enumerate(reader, start=1):
             if len(fields) > len(header):
@@ -149,14 +149,16 @@ def read_sms_spam_file(path: str | os.PathLike) -> tuple[list[str], list[str]]:
         raise DataError(f"{path}: file is empty, expected labelled texts")
     texts, labels = [], []
     for number, line in enumerate(lines, start=1):
-        label, tab, text = line.removesuffix("\r").partition("\t")
+        raw, tab, text = line.removesuffix("\r").partition("\t")
         if not tab:
             raise DataError(
                 f"{path}, line {number}: no tab found, expected 'label<TAB>text' with label ham or spam"
             )
+        label = label_name(raw)  # the rule of every source: surrounding spaces do not count
         if label not in SMS_LABELS:
             raise DataError(
-                f"{path}, line {number}: unknown label {label!r}, expected one of {', '.join(SMS_LABELS)}"
+                f"{path}, line {number}: unknown label {label!r}, expected one of "
+                f"{', '.join(SMS_LABELS)}{case_hint(label, SMS_LABELS)}"
             )
         texts.append(text)
         labels.append(label)
@@ -169,13 +171,55 @@ def _sms_rows(path: str, sha256: str):
         yield {"text": text, "label": label}
 
 
+def build_in_cache(builder: Any, split: str = "train") -> Dataset:
+    """`builder`'s split, written to its Arrow cache first, as `load_dataset` and
+    `Dataset.from_generator` do, but a refused write (full disk, file-size limit) is an OSError
+    naming the cache file being written: datasets reports it as a failure to generate the data
+    set, which would blame the input."""
+    try:
+        builder.download_and_prepare()
+    except Exception as exc:
+        written = Path(builder.cache_dir) / f"{builder.dataset_name}-{split}.arrow"
+        failure = full_disk_error(exc, written)
+        if failure is not None:
+            raise failure from exc
+        raise
+    return builder.as_dataset(split=split)
+
+
+def cached_map(dataset: Dataset, function, **kwargs: Any) -> Dataset:
+    """`dataset.map(function, **kwargs)`, with a refused write of its cache file named: the
+    file datasets writes, `cache-<new_fingerprint>.arrow` beside the data's own cache files,
+    or their folder when no fingerprint is given (pyarrow's error names no file)."""
+    try:
+        return dataset.map(function, **kwargs)
+    except Exception as exc:
+        folder = Path(dataset.cache_files[0]["filename"]).parent if dataset.cache_files else None
+        fingerprint = kwargs.get("new_fingerprint")
+        written = folder / f"cache-{fingerprint}.arrow" if folder and fingerprint else folder
+        failure = full_disk_error(exc, written or "the datasets cache")
+        if failure is not None:
+            raise failure from exc
+        raise
+
+
+def generated_dataset(generator, features: Features, gen_kwargs: dict, cache_dir: str | None):
+    """`Dataset.from_generator(...)`, through `build_in_cache` (a full cache names its file)."""
+    from datasets.io.generator import GeneratorDatasetInputStream
+
+    stream = GeneratorDatasetInputStream(
+        generator=generator, features=features, gen_kwargs=gen_kwargs, cache_dir=cache_dir
+    )
+    return build_in_cache(stream.builder, stream.builder.config.split)
+
+
 def _load_sms_file(path: Path, cache_dir: str | None) -> Dataset:
     read_sms_spam_file(path)  # validate before anything is written to the cache
-    return Dataset.from_generator(
+    return generated_dataset(
         _sms_rows,
-        features=Features({"text": Value("string"), "label": Value("string")}),
-        gen_kwargs={"path": str(path.resolve()), "sha256": file_sha256(path)},
-        cache_dir=cache_dir,
+        Features({"text": Value("string"), "label": Value("string")}),
+        {"path": str(path.resolve()), "sha256": file_sha256(path)},
+        cache_dir,
     )
 
 
@@ -221,14 +265,15 @@ def load_file(path: Path, args: DataArguments) -> Split:
         # Keep texts such as "NA" or "null" as they are: an empty cell is an empty text.
         kwargs = {"sep": "\t" if builder == "tsv" else ",", "keep_default_na": False}
         builder = "csv"
+    reader = datasets.load_dataset_builder(
+        builder, data_files={"train": str(path)}, cache_dir=args.data_cache_dir, **kwargs
+    )
     try:
-        loaded = datasets.load_dataset(
-            builder, data_files={"train": str(path)}, cache_dir=args.data_cache_dir, **kwargs
-        )
+        loaded = build_in_cache(reader, "train")
     except datasets.exceptions.DatasetGenerationError as exc:
         reason = exc.__cause__ or exc
         raise DataError(f"{path}: cannot be read as {path.suffix[1:].upper()} ({reason})") from exc
-    dataset = select_columns(loaded["train"], str(path), args.text_column, args.label_column)
+    dataset = select_columns(loaded, str(path), args.text_column, args.label_column)
     return Split(dataset, str(path), "row", args.text_column, args.label_column)
 
 
@@ -258,6 +303,9 @@ __all__ = [
     "SMS_LABELS",
     "TABULAR_FORMATS",
     "Split",
+    "build_in_cache",
+    "cached_map",
+    "generated_dataset",
     "is_sms_format",
     "load_file",
     "looks_like_path",

@@ -14,7 +14,7 @@ from transformers.utils import logging
 from ..errors import OFFLINE, DataError, is_network_failure
 from .arguments import DataArguments
 from .downloads import FetchError
-from .formats import Split, select_columns
+from .formats import Split, cached_map, select_columns
 
 logger = logging.get_logger(__name__)
 
@@ -62,7 +62,7 @@ def load_hub_dataset(
         origin = f"{args.dataset} (split {name!r})"
         dataset = select_columns(dataset, origin, text_column, label_column)
         if transform is not None:
-            dataset = dataset.map(transform, batched=True)
+            dataset = cached_map(dataset, transform, batched=True)
         splits[HUB_SPLIT_NAMES[name]] = Split(
             dataset, origin, "row", text_column, label_column, label_names
         )

@@ -16,7 +16,7 @@ import tarfile
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from datasets import ClassLabel, DatasetDict, Features, Value
 from datasets.exceptions import DatasetGenerationError
 
 from ..constants import SPLITS
@@ -24,7 +24,7 @@ from ..errors import DataError
 from . import downloads
 from .arguments import DataArguments
 from .cleaning import LoadedSource
-from .formats import Split
+from .formats import Split, generated_dataset
 from .partition import cut, pandas_sample
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -93,11 +93,8 @@ def load_imdb(cache_dir: str | None = None) -> Split:
     archive = download_imdb(cache_dir)
     features = Features({"text": Value("string"), "label": ClassLabel(names=list(IMDB_LABELS))})
     try:
-        dataset = Dataset.from_generator(
-            _imdb_rows,
-            features=features,
-            gen_kwargs={"path": str(archive), "sha256": IMDB_SHA256},
-            cache_dir=cache_dir,
+        dataset = generated_dataset(
+            _imdb_rows, features, {"path": str(archive), "sha256": IMDB_SHA256}, cache_dir
         )
     except DatasetGenerationError as exc:
         if isinstance(exc.__cause__, DataError):

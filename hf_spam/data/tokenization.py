@@ -25,6 +25,7 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode
 from ..constants import BPE_FILES, TOKENIZER_FILES
 from ..errors import CheckpointError, ModelLoadError
 from .bundled import GPT2_MERGES_FILENAME, GPT2_VOCAB_FILENAME, bundled_file
+from .formats import cached_map
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +177,8 @@ def _map(
     """`Dataset.map` of each split with a fingerprint derived from the data and `key`."""
     return DatasetDict(
         {
-            split: ds.map(
+            split: cached_map(
+                ds,
                 function,
                 batched=True,
                 fn_kwargs=kwargs,

@@ -19,7 +19,6 @@ has loaded. Analytics are off unless GRADIO_ANALYTICS_ENABLED says otherwise.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import socket
@@ -34,7 +33,9 @@ from transformers import Pipeline
 
 from ..constants import EXAMPLES_FILE
 from ..errors import DataError, HfSpamError, UsageError
+from ..files import csv_reader
 from ..hub.summary import ModelSummary, read_model_summary, target_label
+from ..inference.context import context_prefix
 from ..inference.load import InferenceArguments, classify, label_names, load_classifier, read_texts
 from ..inference.load import write_predictions as _write_predictions
 
@@ -164,7 +165,8 @@ def explain(classifier: Pipeline, text: str) -> Explanation:
     model, tokenizer = classifier.model, classifier.tokenizer
     labels = label_names(model.config)
     target = target_label(labels)
-    encoded = tokenizer(text, truncation=True, return_offsets_mapping=True, return_tensors="pt")
+    read = context_prefix(tokenizer, text)  # a prefix with the same tokens: offsets still fit
+    encoded = tokenizer(read, truncation=True, return_offsets_mapping=True, return_tensors="pt")
     offsets = [tuple(pair) for pair in encoded.pop("offset_mapping")[0].tolist()]
     if not offsets:
         raise DataError("the message is empty: type a text to classify")
@@ -241,7 +243,7 @@ def _read_table(path: Path) -> tuple[list[str], list[list[str]]]:
     """The downloadable CSV as header and rows (scores to 4 decimals): the table shows what is
     downloaded."""
     with open(path, encoding="utf-8", newline="") as handle:
-        header, *rows = list(csv.reader(handle))
+        header, *rows = list(csv_reader(handle))
     scores = [i for i, name in enumerate(header) if name.startswith("score")]
     for row in rows:
         for i in scores:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, UsageError
-from ..files import write_json, write_text
+from ..files import write_file, write_json, write_text
 from ..hardware import cpu_name
 from ..reporting import format_table
 
@@ -398,11 +398,9 @@ def plot_experiments(
     ax.set_yticks(range(0, 101, 20))
     ax.legend(loc="upper center", ncol=2, frameon=False)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=150, metadata={"Title": title})
-    os.replace(tmp, path)
-    return path
+    return write_file(
+        path, lambda tmp: fig.savefig(tmp, format="png", dpi=150, metadata={"Title": title})
+    )
 
 
 def write_experiment_reports(

@@ -9,6 +9,7 @@ complete, so a crash, a full disk or a kill leaves the destination as it was. A 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -92,6 +93,23 @@ def write_failure(err: BaseException) -> str | None:
     return None
 
 
+#: errno values that mean the disk refused a write (full, over a file-size limit or a quota,
+#: read-only): whatever was being read, the fault is the file being written.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
+
+
+def full_disk_error(err: BaseException, written: str | os.PathLike) -> OSError | None:
+    """An OSError naming `written` (the file being written) if a refused write is behind `err`,
+    else None. datasets wraps its Arrow writer's errors as "cannot generate the dataset", and
+    pyarrow's name no file, so a full cache would otherwise read as unreadable input."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in WRITE_ERRNOS:
+            return OSError(seen.errno, seen.strerror, str(seen.filename or written))
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def writing(target: str | os.PathLike, write: Callable[[], Any], keeps: str | None = None) -> Any:
     """Run `write`; any failure becomes one `OutputWriteError` line naming `target` (the file or
     folder being written), whatever library did the writing. `keeps`: what is left as it was
@@ -132,22 +150,19 @@ def _json_default(obj: Any) -> Any:
 
 
 @contextmanager
-def atomic_file(path: str | os.PathLike, flag: str | None = None) -> Iterator[TextIO]:
-    """A text file beside `path`, renamed onto it only when the block completes (for outputs
-    that stream, record by record). A failure leaves no file and `path` as it was; an `OSError`
-    names `path`, not the temporary file. `flag`: the output is the user's (the flag naming
-    it): locked for the block, and what a stopped writer left beside it removed first."""
-    path = Path(path)
+def _temporary_beside(path: Path, flag: str | None) -> Iterator[Path]:
+    """A temporary file's path beside `path` (`.NAME.tmp-*.tmp`), renamed onto `path` when the
+    block completes, removed if it fails; an `OSError` names `path`, not the temporary file.
+    `flag`: the output is the user's (the flag naming it): locked for the block, and what a
+    stopped writer left beside it removed first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(path, flag) if flag else nullcontext():
         if flag:
             remove_leftovers(path, *TEMPORARY_PREFIXES)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-", suffix=".tmp")
+        os.close(fd)
         try:
-            # newline="": CSV writers end their own lines; the last flush happens at close, so a
-            # full disk can fail there too
-            with open(fd, "w", encoding="utf-8", newline="") as handle:
-                yield handle
+            yield Path(tmp)
             os.replace(tmp, path)
         except BaseException as err:
             with suppress(OSError):
@@ -155,6 +170,31 @@ def atomic_file(path: str | os.PathLike, flag: str | None = None) -> Iterator[Te
             if isinstance(err, OSError) and err.filename in (None, tmp):
                 err.filename = str(path)  # the file the user asked for, not the temporary one
             raise
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike, flag: str | None = None) -> Iterator[TextIO]:
+    """A text file beside `path`, renamed onto it only when the block completes (for outputs
+    that stream, record by record). A failure leaves no file and `path` as it was. `flag`: see
+    `_temporary_beside`."""
+    with _temporary_beside(Path(path), flag) as tmp:
+        # newline="": CSV writers end their own lines; the last flush happens at close, so a
+        # full disk can fail there too
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+
+
+def write_file(
+    path: str | os.PathLike, write: Callable[[Path], Any], flag: str | None = None
+) -> Path:
+    """`write(tmp)` into a temporary file beside `path`, then renamed: readers see the old
+    file or the new one, and a failure (a full disk) names `path`, leaving no partial file.
+    For writers that take a path (a plot's `savefig`; the temporary name ends in `.tmp`, so a
+    writer that picks the format by the suffix must be told it). Libraries' write errors
+    (Pillow's, pyarrow's) name no file; the one the user asked for is put in."""
+    with _temporary_beside(Path(path), flag) as tmp:
+        write(tmp)
+    return Path(path)
 
 
 def write_text(path: str | os.PathLike, text: str, flag: str | None = None) -> Path:
@@ -173,12 +213,15 @@ def write_json(path: str | os.PathLike, obj: Any, flag: str | None = None) -> Pa
 
 __all__ = [
     "TEMPORARY_PREFIXES",
+    "WRITE_ERRNOS",
     "OutputWriteError",
     "atomic_file",
     "atomic_output_dir",
     "check_output_dir",
+    "full_disk_error",
     "replace_dir",
     "write_failure",
+    "write_file",
     "write_json",
     "write_text",
     "writing",

@@ -3,8 +3,10 @@ each failure one line naming the file (and line)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,17 @@ def json_object_line(line: str, path: str | os.PathLike, number: int, expected: 
             f"{path}, line {number}: expected a JSON object{expected}, got {type(record).__name__}"
         )
     return record
+
+
+#: The csv module refuses a field over 128 KiB unless told otherwise; a text may be of any size
+#: (pandas, which `load_dataset` reads CSV with, has no limit). 2**31 - 1 fits a C long everywhere.
+LARGEST_CSV_FIELD = 2**31 - 1
+
+
+def csv_reader(lines: Iterable[str], delimiter: str = ",") -> Iterator[list[str]]:
+    """`csv.reader` over `lines` that reads a field of any size (a long text is one field)."""
+    csv.field_size_limit(LARGEST_CSV_FIELD)
+    return csv.reader(lines, delimiter=delimiter)
 
 
 def read_config(folder: str | os.PathLike) -> dict[str, Any]:
@@ -90,7 +103,9 @@ def check_model_folder(path: str | os.PathLike, *, tokenizer: bool = True) -> Pa
 __all__ = [
     "FINAL_STAGING",
     "FINAL_STAGING_GLOB",
+    "LARGEST_CSV_FIELD",
     "check_model_folder",
+    "csv_reader",
     "json_object_line",
     "read_config",
     "read_json",

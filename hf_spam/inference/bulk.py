@@ -6,7 +6,7 @@ run as a plain batched forward:
 
 * texts are read lazily and taken in windows of `window_size` texts;
 * each window is tokenized in one fast-tokenizer call (truncated to the model's context as the
-  pipeline does), sorted by token length, cut into batches of `batch_size` similar lengths (little
+  pipeline does, each text first cut to a prefix with the same ids, `context.py`), sorted by token length, cut into batches of `batch_size` similar lengths (little
   padding), run under `torch.inference_mode`, and put back in input order;
 * scores use the pipeline's `function_to_apply` rule (softmax, or sigmoid for multi-label or one
   label, none for regression), so results equal `pipeline(..., top_k=None)`'s;
@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..errors import DataError, UsageError
+from .context import context_prefixes
 from .load import PROGRESS_THRESHOLD, Prediction, check_batch_size, label_names
 
 __all__ = [
@@ -96,7 +97,8 @@ def _window_scores(model: Any, tokenizer: Any, texts: list[str], batch_size: int
     """Every class's score for `texts`, in their order, as a (len(texts), num_labels) tensor."""
     import torch
 
-    encoded = tokenizer(texts, truncation=True, return_attention_mask=False, verbose=False)
+    cut = context_prefixes(tokenizer, texts)  # the same ids, whatever the texts' lengths
+    encoded = tokenizer(cut, truncation=True, return_attention_mask=False, verbose=False)
     rows: list[list[int]] = encoded["input_ids"]
     pad_id = tokenizer.pad_token_id
     if pad_id is None:  # the mask hides padding; any id will do

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import DataError
-from ..files import atomic_file, json_object_line
+from ..files import atomic_file, csv_reader, full_disk_error, json_object_line
 
 __all__ = [
     "PREDICTION_FORMATS",
@@ -128,6 +128,9 @@ def _read_table(path: Path, text_column: str) -> list[str]:
                 **kwargs,
             )["input"]
         except Exception as err:  # noqa: BLE001 - pyarrow/pandas errors without the file name
+            failure = full_disk_error(err, cache)  # the temporary cache, not the input
+            if failure is not None:
+                raise failure from None
             reason = error_line(err.__cause__ or err, line=-1)
             raise DataError(f"{path}: cannot be read as {builder.upper()} ({reason})") from None
     if text_column not in loaded.column_names:
@@ -253,7 +256,7 @@ def _csv_texts(path: Path, text_column: str) -> Iterator[str]:
     text is asked for, so a wrong --text_column fails before any model work. Lines are decoded
     one by one (`_lines`), so a non-UTF-8 line is named exactly."""
     handle = open(path, "rb")  # noqa: SIM115 - closed by the generator below
-    reader = csv.reader(_lines(handle, str(path)), delimiter="\t" if path.suffix == ".tsv" else ",")
+    reader = csv_reader(_lines(handle, str(path)), delimiter="\t" if path.suffix == ".tsv" else ",")
     try:
         header = next(reader, [])
         if text_column not in header:

@@ -18,6 +18,7 @@ from transformers import Pipeline, pipeline
 
 from ..errors import DataError, ModelLoadError, UsageError
 from .checks import check_classifier_folder
+from .context import ContextPipeline
 from .files import (
     PREDICTION_FORMATS,
     Prediction,
@@ -147,6 +148,7 @@ def load_classifier(
         return pipeline(
             "text-classification",
             model=name,
+            pipeline_class=ContextPipeline,  # long texts cut before tokenizing, same ids
             device=device,
             batch_size=batch_size,
             trust_remote_code=trust_remote_code,

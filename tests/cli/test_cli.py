@@ -380,6 +380,20 @@ CASES = [
      lambda p: (["prepare-data", "--dataset", p.file("SMSSpamCollection", "ham\tok\nspam x\n"),
                  "--save_to_disk", p.out("pd3"), "--data_cache_dir", p.root / "cache"],
                 p.out("pd3"), None)),
+    ("prepare-labels-differ-by-case", FAILURE, "labels 'spam' (", lambda p: (
+        ["prepare-data", "--dataset", p.file("case.csv", "text,label\nhi,ham\nwin,spam\nx,Spam\n"),
+         "--data_cache_dir", p.root / "cache", "--save_to_disk", p.out("pd-case")],
+        p.out("pd-case"), None)),
+    ("train-labels-differ-by-case", FAILURE, "in column 'label' differ only by case", lambda p: (
+        ["train", "--dataset", p.file("case2.csv", "text,label\nhi,Ham\nwin,spam\nx,ham\n"),
+         "--init", "random", "--config_overrides", "emb_dim=32,n_layers=2,n_heads=4",
+         "--data_cache_dir", p.root / "cache", "--output_dir", p.out("tr-case")],
+        p.out("tr-case"), None)),
+    ("evaluate-labels-differ-by-case", FAILURE, "unknown label 'SPAM' in column 'label', "
+     "expected one of ham, spam ('SPAM' differs only by case from 'spam')", lambda p: (
+        ["evaluate", "--model", p.model, "--eval_split", "all", "--output_dir", p.out("ev-case"),
+         "--dataset", p.file("case3.csv", "text,label\nhi,ham\nwin,SPAM\n")],
+        p.out("ev-case"), None)),
     ("prepare-hub-dataset-offline", FAILURE, "pass a local path", lambda p: (
         ["prepare-data", "--dataset", "nobody/no-such-data", "--data_cache_dir",
          p.root / "empty-cache", "--save_to_disk", p.out("pd4")], p.out("pd4"), None)),
@@ -788,6 +802,56 @@ def test_file_size_limit_leaves_no_partial_predictions(paths):
     )
     assert not out.exists()
     assert not list(out.parent.glob(f".{out.name}*")), "temporary file left behind"
+
+
+def _finished_experiment_row(p: Paths, out: Path) -> list[str]:
+    """A grid folder whose row 1 is finished: `experiments --rows 1` only writes the reports."""
+    from dataclasses import asdict
+
+    from hf_spam.experiments.grid import BOOK_ROWS, ExperimentArguments, RowResult, row_argv
+
+    args = ExperimentArguments(output_dir=str(out), rows="1", init="random")
+    flags = row_argv(BOOK_ROWS[0], args, [])
+    record = RowResult(1, str(out / "row-01"), 1.0, 0.9, 0.9, 60.0, "cpu", flags)
+    (out / "row-01").mkdir(parents=True, exist_ok=True)
+    (out / "row-01" / "experiment.json").write_text(json.dumps(asdict(record)))
+    return ["experiments", "--rows", "1", "--init", "random", "--output_dir", str(out)]
+
+
+def _mid_csv(p: Paths) -> Path:
+    """A CSV of about 270 kB: its Arrow cache is larger than the limits below."""
+    rows = "".join(f"message number {i} WIN a prize or see you at home,{'ham' if i % 3 else 'spam'}\n"
+                   for i in range(4000))  # fmt: skip
+    return p.file("mid.csv", "text,label\n" + rows)
+
+
+# A full disk (a file-size limit, SIGXFSZ ignored, in a real process): (id, argv builder,
+# limit in bytes, the error line as a pattern). The line names the file being written, never
+# the input that was being read.
+LIMITED_CASES = [
+    ("experiments-plot", lambda p: _finished_experiment_row(p, p.out("grid-full")), 10_000,
+     lambda p: re.escape(f"error: {p.out('grid-full')}/experiments.png: file too large (a "
+                         "file-size limit was reached)")),
+    ("prepare-csv-cache", lambda p: ["prepare-data", "--dataset", str(_mid_csv(p)),
+                                      "--data_cache_dir", str(p.root / "full-cache-csv")], 100_000,
+     lambda p: re.escape(f"error: {p.root / 'full-cache-csv'}/csv/") + r".+/csv-train\.arrow: "
+     + re.escape("file too large (a file-size limit was reached)")),
+    ("prepare-sms-cache", lambda p: ["prepare-data", "--data_cache_dir",
+                                      str(p.root / "full-cache-sms")], 100_000,
+     lambda p: re.escape(f"error: {p.root / 'full-cache-sms'}/generator/") +
+     r".+/generator-train\.arrow: " + re.escape("file too large (a file-size limit was reached)")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("build", "limit", "line"), [c[1:] for c in LIMITED_CASES], ids=[c[0] for c in LIMITED_CASES]
+)
+def test_a_full_disk_names_the_file_being_written(paths, build, limit, line):
+    result = _run(["-m", "hf_spam.cli", *build(paths)], limit=limit)
+    assert result.returncode == FAILURE, result.stderr[-2000:]
+    assert re.fullmatch(line(paths), result.stderr.splitlines()[-1]), result.stderr[-2000:]
+    grid = paths.out("grid-full")
+    assert not list(grid.glob(".experiments*")), "temporary file left behind"
 
 
 HELP_OF_EVERY_SCRIPT = """
