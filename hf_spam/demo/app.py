@@ -35,6 +35,7 @@ from transformers import Pipeline
 from ..constants import EXAMPLES_FILE
 from ..errors import DataError, HfSpamError, UsageError
 from ..hub.summary import ModelSummary, read_model_summary, target_label
+from ..inference.decision import OperatingPoint
 from ..inference.load import InferenceArguments, classify, label_names, load_classifier, read_texts
 from ..inference.load import write_predictions as _write_predictions
 
@@ -121,6 +122,8 @@ class Explanation:
     segments: list[tuple[str, float | None]]
     attributions: list[float]  # raw gradient x input, one per token
     seconds: float
+    #: The predicted class at the model's operating point (its temperature and threshold)
+    label: str = ""
 
 
 def _segments(
@@ -185,7 +188,8 @@ def explain(classifier: Pipeline, text: str) -> Explanation:
     finally:
         hook.remove()
     attributions = (gradient * embedded[0]).sum(-1)[0].detach().float().tolist()
-    probabilities = torch.softmax(logits.detach(), dim=-1).tolist()
+    point = OperatingPoint.from_config(model.config)
+    probabilities = point.probabilities(logits.detach()).tolist()
     return Explanation(
         target=target,
         log_odds=log_odds.item(),
@@ -193,6 +197,7 @@ def explain(classifier: Pipeline, text: str) -> Explanation:
         segments=_segments(text, offsets, attributions),
         attributions=attributions,
         seconds=time.perf_counter() - start,
+        label=labels[point.choose(probabilities)],
     )
 
 
@@ -261,6 +266,7 @@ def build_app(
 
     labels = label_names(classifier.model.config)
     target = target_label(labels)
+    point = OperatingPoint.from_config(classifier.model.config)
     summary = summary or ModelSummary()
     downloads = Path(tempfile.mkdtemp(prefix="hf_spam-demo-"))
 
@@ -269,6 +275,7 @@ def build_app(
             raise gr.Error("Type a message to classify.")
         explanation = explain(classifier, text)  # its forward pass gives the probabilities too
         note = (
+            f"Predicted **{explanation.label}** ({point.describe()}). "
             f"{target} log-odds {explanation.log_odds:+.2f} over {len(explanation.attributions)} "
             f"tokens; explained in {explanation.seconds * 1000:.0f} ms."
         )

@@ -9,7 +9,8 @@ run as a plain batched forward:
   pipeline does), sorted by token length, cut into batches of `batch_size` similar lengths (little
   padding), run under `torch.inference_mode`, and put back in input order;
 * scores use the pipeline's `function_to_apply` rule (softmax, or sigmoid for multi-label or one
-  label, none for regression), so results equal `pipeline(..., top_k=None)`'s;
+  label, none for regression), so results equal `pipeline(..., top_k=None)`'s, except that the
+  config's `temperature` and `decision_threshold` apply (`hf_spam.inference.decision`);
 * predictions are yielded as each window completes, so a writer can stream them to disk.
 
 An empty text runs alone as an input of no tokens, as it does in the pipeline (hf_spam's model
@@ -23,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..errors import DataError, UsageError
+from .decision import OperatingPoint
 from .load import PROGRESS_THRESHOLD, Prediction, check_batch_size, label_names
 
 __all__ = [
@@ -102,15 +104,16 @@ def _window_scores(model: Any, tokenizer: Any, texts: list[str], batch_size: int
     if pad_id is None:  # the mask hides padding; any id will do
         pad_id = model.config.pad_token_id or model.config.eos_token_id or 0
     function = score_function(model.config)
+    point = OperatingPoint.from_config(model.config)
     scores = torch.empty(len(texts), model.config.num_labels)
     for batch in length_sorted_batches([len(row) for row in rows], batch_size):
         ids, mask = _pad([rows[i] for i in batch], pad_id, tokenizer.padding_side)
         logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
         logits = logits.float().cpu()
         if function == "softmax":
-            logits = logits.softmax(-1)
+            logits = point.probabilities(logits)
         elif function == "sigmoid":
-            logits = logits.sigmoid()
+            logits = point.sigmoid(logits)
         scores[torch.tensor(batch)] = logits
         bar.update(len(batch))
     return scores
@@ -142,6 +145,7 @@ def classify_bulk(
     `model` and `tokenizer` are a loaded classifier's (`load_classifier(...).model` and
     `.tokenizer`). The progress bar shows when the first window holds more than
     `PROGRESS_THRESHOLD` texts, or as `progress` says; its count follows the forward passes.
+    The config's temperature and decision threshold decide the label (`OperatingPoint`).
     """
     import torch
     from tqdm.auto import tqdm
@@ -149,6 +153,7 @@ def classify_bulk(
     check_batch_size(batch_size)
     check_window_size(window_size)
     labels = label_names(model.config)
+    point = OperatingPoint.from_config(model.config)
     model.eval()
     bar = None
     done = 0
@@ -160,7 +165,7 @@ def classify_bulk(
                 bar = tqdm(desc="Classifying", unit="text", disable=not show)
             with torch.inference_mode():
                 scores = _window_scores(model, tokenizer, window, batch_size, bar)
-            best_scores, best = scores.max(-1)
+            best, best_scores = point.choose_rows(scores)
             for text, row, index, score in zip(
                 window, scores.tolist(), best.tolist(), best_scores.tolist(), strict=True
             ):
