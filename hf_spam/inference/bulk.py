@@ -94,7 +94,9 @@ def _pad(rows: list[list[int]], pad_id: int, side: str) -> tuple[Any, Any]:
     return ids, mask
 
 
-def _window_scores(model: Any, tokenizer: Any, texts: list[str], batch_size: int, bar) -> Any:
+def _window_scores(
+    model: Any, tokenizer: Any, texts: list[str], batch_size: int, bar, point: OperatingPoint
+) -> Any:
     """Every class's score for `texts`, in their order, as a (len(texts), num_labels) tensor."""
     import torch
 
@@ -104,7 +106,6 @@ def _window_scores(model: Any, tokenizer: Any, texts: list[str], batch_size: int
     if pad_id is None:  # the mask hides padding; any id will do
         pad_id = model.config.pad_token_id or model.config.eos_token_id or 0
     function = score_function(model.config)
-    point = OperatingPoint.from_config(model.config)
     scores = torch.empty(len(texts), model.config.num_labels)
     for batch in length_sorted_batches([len(row) for row in rows], batch_size):
         ids, mask = _pad([rows[i] for i in batch], pad_id, tokenizer.padding_side)
@@ -139,13 +140,15 @@ def classify_bulk(
     batch_size: int = DEFAULT_BULK_BATCH_SIZE,
     window_size: int = DEFAULT_WINDOW_SIZE,
     progress: bool | None = None,
+    point: OperatingPoint | None = None,
 ) -> Iterator[Prediction]:
     """Predictions for `texts` (any iterable, read lazily), in input order, window by window.
 
     `model` and `tokenizer` are a loaded classifier's (`load_classifier(...).model` and
     `.tokenizer`). The progress bar shows when the first window holds more than
     `PROGRESS_THRESHOLD` texts, or as `progress` says; its count follows the forward passes.
-    The config's temperature and decision threshold decide the label (`OperatingPoint`).
+    The config's temperature and decision threshold decide the label, or `point`'s when given
+    (`OperatingPoint()`: the model's own probabilities and argmax).
     """
     import torch
     from tqdm.auto import tqdm
@@ -153,7 +156,7 @@ def classify_bulk(
     check_batch_size(batch_size)
     check_window_size(window_size)
     labels = label_names(model.config)
-    point = OperatingPoint.from_config(model.config)
+    point = OperatingPoint.from_config(model.config) if point is None else point
     model.eval()
     bar = None
     done = 0
@@ -164,7 +167,7 @@ def classify_bulk(
                 show = len(window) > PROGRESS_THRESHOLD if progress is None else progress
                 bar = tqdm(desc="Classifying", unit="text", disable=not show)
             with torch.inference_mode():
-                scores = _window_scores(model, tokenizer, window, batch_size, bar)
+                scores = _window_scores(model, tokenizer, window, batch_size, bar, point)
             best, best_scores = point.choose_rows(scores)
             for text, row, index, score in zip(
                 window, scores.tolist(), best.tolist(), best_scores.tolist(), strict=True
