@@ -371,12 +371,12 @@ def format_report_markdown(report: EvaluationReport, errors: int = 0) -> str:
     """The Markdown report: data, a summary row per model, then each model's details."""
     lines = ["# Evaluation report", "", *_data_lines(report.data), "", "## Summary", ""]
     lines.append(format_table(_summary_rows(report), markdown=True))
-    lines += ["", "## Operating point", "", OPERATING_NOTE, ""]
-    lines.append(format_table(_operating_rows(report), markdown=True))
     first = report.evaluations[0].model
     for other, count in zip(report.evaluations[1:], report.disagreements(), strict=True):
         total = len(report.data.dataset)
         lines += ["", f"`{other.model}` and `{first}` disagree on {count} of {total} texts."]
+    lines += ["", "## Operating point", "", OPERATING_NOTE, ""]
+    lines.append(format_table(_operating_rows(report), markdown=True))
     labels = report.data.label_names
     for index, evaluation in enumerate(report.evaluations):
         files = _model_files(index, len(evaluation.labels))

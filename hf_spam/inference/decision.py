@@ -15,17 +15,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import ModelLoadError, UsageError
 
 __all__ = ["OperatingPoint", "check_threshold_fits"]
 
 
 def check_threshold_fits(
-    num_labels: int, threshold: float | None, what: str = "a threshold"
+    num_labels: int, threshold: float | None, what: str = "a threshold", error: type = UsageError
 ) -> None:
     """A decision threshold is a binary model's: refuse one for any other number of classes."""
     if threshold is not None and num_labels != 2:
-        raise UsageError(
+        raise error(
             f"{what} needs a binary model (2 labels); this one has {num_labels}: only a "
             "temperature applies to it"
         )
@@ -44,7 +44,9 @@ class OperatingPoint:
         temperature = getattr(config, "temperature", 1.0)
         threshold = getattr(config, "decision_threshold", None)
         if threshold is not None:
-            check_threshold_fits(config.num_labels, threshold, "config.json decision_threshold")
+            check_threshold_fits(
+                config.num_labels, threshold, "config.json decision_threshold", ModelLoadError
+            )
         return cls(float(temperature or 1.0), None if threshold is None else float(threshold))
 
     @property
