@@ -120,7 +120,10 @@ def operating_point_metrics(
     if num_labels == 2:
         positive = probabilities[:, 1]
         figures["roc_auc"] = _auc(roc_auc_score, references, positive)
-        figures["pr_auc"] = _auc(average_precision_score, references, positive)
+        has_positive = bool((references == 1).any())  # else no recall exists, no PR curve
+        figures["pr_auc"] = (
+            _auc(average_precision_score, references, positive) if has_positive else None
+        )
     else:
         one_hot = np.eye(num_labels)[references]
         labels = list(range(num_labels))
