@@ -16,7 +16,8 @@ them, `pipeline()` keeps the model's own probabilities. A threshold needs a bina
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from ..data import DataArguments
 from ..errors import UsageError
@@ -28,15 +29,14 @@ from ..evaluation.calibration import (
     check_goal,
     write_operating_point,
 )
-from ..inference.bulk import DEFAULT_BULK_BATCH_SIZE
-from ..inference.load import check_batch_size, check_device
+from ..inference.load import InferenceArguments
 from ..reporting import format_table
 from .arguments import parser_for
 
 
 @dataclass
 class CalibrateArguments:
-    """Which model, which goal for the threshold, and how the model runs."""
+    """Which model and which goal for the threshold."""
 
     _argument_group_name = "calibration"
 
@@ -67,17 +67,9 @@ class CalibrateArguments:
     dry_run: bool = field(
         default=False, metadata={"help": "Report the figures; write nothing into the folder."}
     )
-    batch_size: int = field(default=DEFAULT_BULK_BATCH_SIZE, metadata={"help": "Texts per batch."})
-    device: str | None = field(
-        default=None, metadata={"help": "cpu, cuda, cuda:1, mps, ... (default: as predict)."}
-    )
 
     def __post_init__(self) -> None:
-        from pathlib import Path
-
         self.goal = check_goal({name: getattr(self, name) for name in GOALS})
-        check_batch_size(self.batch_size)
-        check_device(self.device)
         if not Path(self.model).expanduser().is_dir():
             raise UsageError(
                 f"--model {self.model}: not a local model folder (calibrate writes its config.json)"
@@ -86,15 +78,11 @@ class CalibrateArguments:
 
 
 def run(argv: list[str]) -> int:
-    parser = parser_for("calibrate", (CalibrateArguments, DataArguments), __doc__.split("\n")[0])
-    args, data_args = parser.parse(argv)
+    dataclass_types = (CalibrateArguments, InferenceArguments, DataArguments)
+    parser = parser_for("calibrate", dataclass_types, __doc__.split("\n")[0])
+    args, inference_args, data_args = parser.parse(argv)
     calibration = calibrate(
-        args.model,
-        data_args,
-        args.goal,
-        temperature=args.fit_temperature,
-        batch_size=args.batch_size,
-        device=args.device,
+        args.model, data_args, args.goal, temperature=args.fit_temperature, **asdict(inference_args)
     )
     sizes = calibration.num_examples
     print(

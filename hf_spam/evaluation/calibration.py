@@ -270,6 +270,7 @@ def calibrate(
     temperature: bool = True,
     batch_size: int = 64,
     device: int | str | None = None,
+    trust_remote_code: bool = False,
 ) -> Calibration:
     """Fit the operating point of the model folder `model` on the validation split of
     `data_args` (rebuilt as training built it) and measure it on the test split, before and
@@ -277,9 +278,11 @@ def calibrate(
     from ..inference.load import check_classifier_folder, load_classifier
     from .report import load_evaluation_data
 
-    folder = check_classifier_folder(model)
+    folder = check_classifier_folder(model, trust_remote_code=trust_remote_code)
     check_calibration_target(folder, goal)
-    classifier = load_classifier(folder, device=device, batch_size=batch_size)
+    classifier = load_classifier(
+        folder, device=device, batch_size=batch_size, trust_remote_code=trust_remote_code
+    )
     labels = label_names(classifier.model.config)
     splits = {
         split: load_evaluation_data(data_args, split=split, labels=labels).dataset
