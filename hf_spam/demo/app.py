@@ -6,7 +6,8 @@
 The model loads through `hf_spam.inference.load.load_classifier`, the code `predict` uses, before any
 server starts, so a bad folder or repo id is one line on stderr rather than a broken page. Tabs:
 
-* **Classify**: the label with every class's probability as bars, and each token coloured by
+* **Classify**: the label with every class's probability as bars (at the model's operating
+  point: config.json's temperature and decision threshold, `inference.decision`), and each token coloured by
   *gradient x input* of the spam log-odds at the last token (see `explain`), with the examples of
   the model folder's `examples.json` (texts of its test split) or a few fixed SMS-style texts;
   beside it the model card's test accuracy and F1 and its `confusion-matrix.png`.
