@@ -23,6 +23,7 @@ __all__ = [
     "format_value",
     "per_class_table",
     "plot_confusion_matrix",
+    "plot_operating_curve",
     "plot_training_curves",
 ]
 
@@ -243,6 +244,35 @@ def plot_confusion_matrix(
     for (row, column), count in np.ndenumerate(counts):
         color = "white" if count > threshold else "black"
         ax.text(column, row, str(count), ha="center", va="center", color=color)
+    fig.tight_layout()
+    return _save_figure(fig, Path(path))
+
+
+def plot_operating_curve(
+    x: Sequence[float],
+    y: Sequence[float],
+    point: tuple[float, float],
+    path: str | os.PathLike,
+    *,
+    axes: tuple[str, str],
+    title: str,
+    point_label: str,
+    diagonal: bool = False,
+) -> Path:
+    """A ROC or precision-recall curve (`x`, `y` as scikit-learn's curves give them), with the
+    operating point marked and, for ROC, the chance diagonal."""
+    fig = _figure(figsize=(4.5, 4))
+    ax = fig.subplots()
+    ax.plot(x, y, drawstyle="steps-post" if not diagonal else "default", label="curve")
+    if diagonal:
+        ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance")
+    ax.plot(*point, marker="o", markersize=8, color="crimson", linestyle="", label=point_label)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
+    ax.set_title(title)
+    ax.legend(loc="lower right" if diagonal else "lower left")
     fig.tight_layout()
     return _save_figure(fig, Path(path))
 

@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare-data": ("hf_spam.cli.prepare_data", "Prepare a data set as chapter 6 does."),
     "evaluate": ("hf_spam.cli.evaluate", "Evaluate classifiers and write a report."),
     "predict": ("hf_spam.cli.predict", "Classify texts with a trained classifier."),
+    "calibrate": (
+        "hf_spam.cli.calibrate",
+        "Fit a temperature and decision threshold on validation.",
+    ),
     "push": ("hf_spam.cli.push", "Upload a trained model folder to the Hugging Face Hub."),
     "convert": ("hf_spam.cli.convert", "Convert an OpenAI GPT-2 checkpoint to the book's GPT."),
     "benchmark": ("hf_spam.cli.benchmark", "Speed and memory of the book's workload."),

@@ -8,7 +8,10 @@
 
 Runs `evaluate.evaluator("text-classification")` with the package's metric module and writes
 `eval_report.json`, `eval_report.md`, `confusion-matrix.png` and `predictions.jsonl` (one per
-model with --compare). `--eval_split train|validation|test` rebuilds that split of --dataset exactly as
+model with --compare), plus `roc-curve.png` and `precision-recall-curve.png` for a binary model.
+Predictions are taken at the model's operating point (config.json's `temperature` and
+`decision_threshold`, from `hf-spam calibrate`); a second table gives ROC and PR AUC, MCC, the
+precision, recall and false-positive rate of label id 1 there, and the calibration error. `--eval_split train|validation|test` rebuilds that split of --dataset exactly as
 training does (same --balance, --split_fractions, --split_seed); `--eval_split all` takes every row.
 """
 

@@ -6,7 +6,8 @@
 The model loads through `hf_spam.inference.load.load_classifier`, the code `predict` uses, before any
 server starts, so a bad folder or repo id is one line on stderr rather than a broken page. Tabs:
 
-* **Classify**: the label with every class's probability as bars, and each token coloured by
+* **Classify**: the label with every class's probability as bars (at the model's operating
+  point: config.json's temperature and decision threshold, `inference.decision`), and each token coloured by
   *gradient x input* of the spam log-odds at the last token (see `explain`), with the examples of
   the model folder's `examples.json` (texts of its test split) or a few fixed SMS-style texts;
   beside it the model card's test accuracy and F1 and its `confusion-matrix.png`.
@@ -36,6 +37,7 @@ from ..errors import DataError, HfSpamError, UsageError
 from ..files import csv_reader
 from ..hub.summary import ModelSummary, read_model_summary, target_label
 from ..inference.context import context_prefix
+from ..inference.decision import OperatingPoint
 from ..inference.load import InferenceArguments, classify, label_names, load_classifier, read_texts
 from ..inference.load import write_predictions as _write_predictions
 
@@ -122,6 +124,8 @@ class Explanation:
     segments: list[tuple[str, float | None]]
     attributions: list[float]  # raw gradient x input, one per token
     seconds: float
+    #: The predicted class at the model's operating point (its temperature and threshold)
+    label: str = ""
 
 
 def _segments(
@@ -187,7 +191,8 @@ def explain(classifier: Pipeline, text: str) -> Explanation:
     finally:
         hook.remove()
     attributions = (gradient * embedded[0]).sum(-1)[0].detach().float().tolist()
-    probabilities = torch.softmax(logits.detach(), dim=-1).tolist()
+    point = OperatingPoint.from_config(model.config)
+    probabilities = point.probabilities(logits.detach()).tolist()
     return Explanation(
         target=target,
         log_odds=log_odds.item(),
@@ -195,6 +200,7 @@ def explain(classifier: Pipeline, text: str) -> Explanation:
         segments=_segments(text, offsets, attributions),
         attributions=attributions,
         seconds=time.perf_counter() - start,
+        label=labels[point.choose(probabilities)],
     )
 
 
@@ -263,6 +269,7 @@ def build_app(
 
     labels = label_names(classifier.model.config)
     target = target_label(labels)
+    point = OperatingPoint.from_config(classifier.model.config)
     summary = summary or ModelSummary()
     downloads = Path(tempfile.mkdtemp(prefix="hf_spam-demo-"))
 
@@ -271,6 +278,7 @@ def build_app(
             raise gr.Error("Type a message to classify.")
         explanation = explain(classifier, text)  # its forward pass gives the probabilities too
         note = (
+            f"Predicted **{explanation.label}** ({point.describe()}). "
             f"{target} log-odds {explanation.log_odds:+.2f} over {len(explanation.attributions)} "
             f"tokens; explained in {explanation.seconds * 1000:.0f} ms."
         )

@@ -2,7 +2,10 @@
 models side by side, written as JSON, Markdown, confusion-matrix plots and per-text predictions.
 
 The numbers come from the package's own metric module (`hf_spam.metrics`), run by
-`evaluate.evaluator("text-classification")`, so they are the ones training logs. The data is
+`evaluate.evaluator("text-classification")`, so they are the ones training logs, at the model's
+operating point (its config's temperature and decision threshold, `hf_spam.inference.decision`);
+ROC and PR AUC, MCC, the rates at that point and the calibration error come from scikit-learn
+(`hf_spam.evaluation.scores`). The data is
 either a split of the training source, rebuilt exactly as training built it (same balancing,
 fractions and seed), or every row of any labelled file.
 """
@@ -25,6 +28,7 @@ from ..constants import EVAL_REPORT_FILE
 from ..data import DataArguments, load_raw_dataset, load_splits
 from ..errors import DataError
 from ..files import write_json, write_text
+from ..inference.decision import OperatingPoint
 from ..inference.load import (
     DEFAULT_BATCH_SIZE,
     Prediction,
@@ -41,6 +45,13 @@ from ..reporting import (
     format_table,
     per_class_table,
     plot_confusion_matrix,
+)
+from .scores import (
+    OPERATING_NOTE,
+    curve_files,
+    operating_point_metrics,
+    operating_row,
+    plot_curves,
 )
 
 __all__ = [
@@ -68,17 +79,19 @@ _SUMMARY_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
 class ClassificationEvaluator(evaluate.TextClassificationEvaluator):
     """`evaluate.evaluator("text-classification")`, keeping every example's class scores.
 
-    Two changes to the stock evaluator: the pipeline is asked for every class's score
+    Three changes to the stock evaluator: the pipeline is asked for every class's score
     (`top_k=None`) and its outputs are kept in `outputs`, for the list of mistakes and the
-    predictions file; and a ready `Pipeline` is used as is. evaluate 0.4.6 checks
+    predictions file; they are taken at the model's operating point (`point`: temperature and
+    threshold, the chosen label first); and a ready `Pipeline` is used as is. evaluate 0.4.6 checks
     `transformers.TFPreTrainedModel`, which transformers 5 removed, before accepting a pipeline.
     """
 
     PIPELINE_KWARGS = {"truncation": True, "top_k": None}
 
-    def __init__(self) -> None:
+    def __init__(self, point: OperatingPoint | None = None, labels: Sequence[str] = ()) -> None:
         super().__init__(task="text-classification")
         self.outputs: list[list[dict[str, Any]]] = []
+        self.point, self.labels = point or OperatingPoint(), list(labels)
 
     def prepare_pipeline(
         self, model_or_pipeline, tokenizer=None, feature_extractor=None, device=None
@@ -91,6 +104,8 @@ class ClassificationEvaluator(evaluate.TextClassificationEvaluator):
 
     def call_pipeline(self, pipe, *args, **kwargs):
         self.outputs, perf = super().call_pipeline(pipe, *args, **kwargs)
+        if not self.point.is_default:
+            self.outputs = [self.point.decide_output(out, self.labels) for out in self.outputs]
         return self.outputs, perf
 
     def predictions_processor(self, predictions, label_mapping):
@@ -171,6 +186,16 @@ class ModelEvaluation:
     predictions: list[Prediction]
     references: list[str]
     samples_per_second: float
+    #: `scores.operating_point_metrics`: AUCs, MCC, rates at the decision, calibration error.
+    operating: dict[str, Any] = dataclasses.field(default_factory=dict)
+    labels: list[str] = dataclasses.field(default_factory=list)
+
+    def class_ids(self) -> tuple[list[int], list[list[float]], list[int]]:
+        """References, every class's probability and the decisions, by class id (model order)."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        probabilities = [[p.scores[label] for label in self.labels] for p in self.predictions]
+        predicted = [index[p.label] for p in self.predictions]
+        return [index[label] for label in self.references], probabilities, predicted
 
     def mistakes(self, n: int | None = None) -> list[dict[str, Any]]:
         """The `n` most confident wrong predictions, most confident first."""
@@ -194,7 +219,8 @@ def evaluate_classifier(
             f"model {name or classifier.model.name_or_path}: labels {model_labels} do not match "
             f"the data's labels {data.label_names} ({', '.join(unknown)} unknown to the data)"
         )
-    evaluator = ClassificationEvaluator()
+    point = OperatingPoint.from_config(classifier.model.config)
+    evaluator = ClassificationEvaluator(point, model_labels)
     result = evaluator.compute(
         model_or_pipeline=classifier,
         data=data.dataset,
@@ -204,13 +230,17 @@ def evaluate_classifier(
         label_mapping={label: i for i, label in enumerate(data.label_names)},
     )
     texts = data.dataset["text"]
-    return ModelEvaluation(
+    evaluation = ModelEvaluation(
         model=name or str(classifier.model.name_or_path),
         metrics={k: v for k, v in result.items() if k not in _PERF_KEYS},
         predictions=predictions_from_outputs(texts, evaluator.outputs, model_labels),
         references=[data.label_names[i] for i in data.dataset["label"]],
         samples_per_second=float(result["samples_per_second"]),
+        labels=model_labels,
     )
+    evaluation.operating = operating_point_metrics(*evaluation.class_ids(), point.threshold)
+    evaluation.operating["temperature"] = point.temperature
+    return evaluation
 
 
 @dataclass
@@ -238,7 +268,8 @@ class EvaluationReport:
                 "metrics": metrics,
                 "confusion_matrix": metrics.pop("confusion_matrix"),
                 "samples_per_second": evaluation.samples_per_second,
-                "files": _model_files(index),
+                "operating_point": evaluation.operating,
+                "files": _model_files(index, len(evaluation.labels)),
             }
             if errors:
                 entry["most_confident_errors"] = evaluation.mistakes(errors)
@@ -284,12 +315,18 @@ def evaluate_models(
 # --------------------------------------------------------------------------------------------
 
 
-def _model_files(index: int) -> dict[str, str]:
+def _model_files(index: int, num_labels: int = 0) -> dict[str, str]:
+    """A model's files; the ROC and PR curves only for a binary model."""
     suffix = "" if index == 0 else f"-{index + 1}"
     return {
         "confusion_matrix_plot": f"confusion-matrix{suffix}.png",
         "predictions": f"predictions{suffix}.jsonl",
+        **(curve_files(suffix) if num_labels == 2 else {}),
     }
+
+
+def _operating_rows(report: EvaluationReport) -> list[dict[str, Any]]:
+    return [operating_row(e.model, e.operating) for e in report.evaluations]
 
 
 def _summary_rows(report: EvaluationReport) -> list[dict[str, Any]]:
@@ -338,14 +375,19 @@ def format_report_markdown(report: EvaluationReport, errors: int = 0) -> str:
     for other, count in zip(report.evaluations[1:], report.disagreements(), strict=True):
         total = len(report.data.dataset)
         lines += ["", f"`{other.model}` and `{first}` disagree on {count} of {total} texts."]
+    lines += ["", "## Operating point", "", OPERATING_NOTE, ""]
+    lines.append(format_table(_operating_rows(report), markdown=True))
     labels = report.data.label_names
     for index, evaluation in enumerate(report.evaluations):
-        files = _model_files(index)
+        files = _model_files(index, len(evaluation.labels))
         lines += ["", f"## {evaluation.model}", "", "### Per class", ""]
         lines.append(per_class_table(evaluation.metrics) or "n/a")
         lines += ["", "### Confusion matrix", "", "Rows are true labels, columns predicted labels."]
         lines += ["", confusion_matrix_table(evaluation.metrics["confusion_matrix"], labels)]
         lines += ["", f"![Confusion matrix]({files['confusion_matrix_plot']})"]
+        if "roc_curve" in files:
+            lines += ["", f"![ROC curve]({files['roc_curve']})"]
+            lines += ["", f"![Precision-recall curve]({files['pr_curve']})"]
         if errors:
             mistakes = evaluation.mistakes(errors)
             lines += ["", f"### {errors} most confident mistakes", ""]
@@ -370,13 +412,20 @@ def write_evaluation_report(
         write_text(output_dir / REPORT_MARKDOWN, format_report_markdown(report, errors)),
     ]
     for index, evaluation in enumerate(report.evaluations):
-        files = _model_files(index)
+        files = _model_files(index, len(evaluation.labels))
+        title = f"{Path(evaluation.model).name} ({report.data.split})"
+        if "roc_curve" in files:
+            point = OperatingPoint(1.0, evaluation.operating["decision_threshold"])
+            paths = {key: output_dir / files[key] for key in ("roc_curve", "pr_curve")}
+            written += plot_curves(
+                *evaluation.class_ids(), paths, title=title, decision=point.describe()
+            )
         written.append(
             plot_confusion_matrix(
                 evaluation.metrics["confusion_matrix"],
                 labels,
                 output_dir / files["confusion_matrix_plot"],
-                title=f"{Path(evaluation.model).name} ({report.data.split})",
+                title=title,
             )
         )
         written.append(
@@ -394,6 +443,7 @@ def format_evaluation_summary(report: EvaluationReport, errors: int = 0) -> str:
     data = report.data
     lines = [f"Data: {data.source}, split {data.split}, {len(data.dataset)} texts", ""]
     lines.append(format_table(_summary_rows(report)))
+    lines += ["", format_table(_operating_rows(report))]
     for evaluation in report.evaluations if errors else ():
         mistakes = evaluation.mistakes(errors)
         lines += ["", f"Most confident mistakes of {evaluation.model}:"]

@@ -51,6 +51,12 @@ class CardContext:
         seed: random seed.
         training_time: wall-clock training time, in words.
         results: split -> metrics of `hf_spam.metrics` (Trainer's key prefixes allowed).
+        results_threshold: the decision threshold `results` were measured at (the probability
+            of label id 1); None: argmax of the model's own probabilities, as training measures.
+        class_weights: the weights of the training loss per class, None when unweighted.
+        best_epoch: the epoch whose checkpoint was kept (early stopping), None: the last.
+        operating_point: `hf-spam calibrate`'s: goal, temperature, decision_threshold and the
+            test split's figures before and after (`test`), None when not calibrated.
         confusion_matrix: rows = true label, columns = predicted, of `confusion_matrix_split`.
         confusion_matrix_split: split of the confusion matrix and per-class table.
         plots: image files relative to the card.
@@ -78,6 +84,10 @@ class CardContext:
     seed: int | None = None
     training_time: str | None = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results_threshold: float | None = None
+    class_weights: list[float] | None = None
+    best_epoch: float | None = None
+    operating_point: dict[str, Any] | None = None
     confusion_matrix: list[list[int]] | None = None
     confusion_matrix_split: str = "test"
     plots: list[str] = field(default_factory=list)

@@ -34,6 +34,12 @@ _INDEX_METRICS = (
     ("precision_macro", "precision", "Precision (macro)", {"average": "macro"}),
     ("recall_macro", "recall", "Recall (macro)", {"average": "macro"}),
 )
+#: The operating point's figures in the model-index (those of label id 1 for precision/recall).
+_POINT_METRICS = (
+    ("accuracy", "accuracy", "Accuracy", None),
+    ("precision", "precision", "Precision (label 1)", {"average": "binary", "pos_label": 1}),
+    ("recall", "recall", "Recall (label 1)", {"average": "binary", "pos_label": 1}),
+)
 _RESULT_COLUMNS = ("loss", "accuracy", "precision_macro", "recall_macro", "f1_macro")
 
 
@@ -73,34 +79,55 @@ def _derived(ctx: CardContext, output_path: Path | None = None) -> dict[str, Any
     return values
 
 
+def _decision(threshold: float | None) -> str:
+    return "argmax" if threshold is None else f"threshold {threshold:.4g}"
+
+
 def build_card_data(context: CardContext | Mapping[str, Any]) -> ModelCardData:
     """The card's YAML metadata as a `huggingface_hub.ModelCardData`, with a `model-index` holding
     accuracy and macro precision/recall/F1 of every non-training split in `results` (training-set
-    scores go to the card body only: they are not an evaluation)."""
+    scores go to the card body only: they are not an evaluation), then, for a calibrated model,
+    the test split's accuracy and label 1's precision and recall at its operating point. Each
+    states the decision it was measured at in `metric_args.decision_threshold` ("argmax" or the
+    probability of label id 1)."""
     from huggingface_hub import EvalResult, ModelCardData
 
     ctx = _derived(_as_context(context))
+
+    def result(split: str, metric: tuple, value: Any, threshold: Any, name: str) -> Any:
+        _, metric_type, pretty, args = metric
+        return EvalResult(
+            task_type="text-classification",
+            task_name="Text Classification",
+            dataset_type=ctx["dataset_id"] or re.sub(r"\W+", "_", ctx["dataset_name"].lower()),
+            dataset_name=ctx["dataset_name"],
+            dataset_split=split,
+            metric_type=metric_type,
+            metric_value=round(float(value), 4),
+            metric_name=f"{split.capitalize()} {pretty}{name}",
+            metric_args={**(args or {}), "decision_threshold": threshold},
+        )
+
     eval_results = []
+    measured = ctx["results_threshold"]
     for split in _ordered_splits(ctx["results"]):
         if split == "train":
             continue
         metrics = _split_results(ctx["results"], split)
-        for key, metric_type, pretty, args in _INDEX_METRICS:
-            if metrics.get(key) is not None:
-                eval_results.append(
-                    EvalResult(
-                        task_type="text-classification",
-                        task_name="Text Classification",
-                        dataset_type=ctx["dataset_id"]
-                        or re.sub(r"\W+", "_", ctx["dataset_name"].lower()),
-                        dataset_name=ctx["dataset_name"],
-                        dataset_split=split,
-                        metric_type=metric_type,
-                        metric_value=round(float(metrics[key]), 4),
-                        metric_name=f"{split.capitalize()} {pretty}",
-                        metric_args=args,
-                    )
-                )
+        for metric in _INDEX_METRICS:
+            if metrics.get(metric[0]) is not None:
+                threshold = "argmax" if measured is None else measured
+                eval_results.append(result(split, metric, metrics[metric[0]], threshold, ""))
+    point = ctx["operating_point"] or {}
+    after = point.get("test_after") or {}
+    for metric in _POINT_METRICS:
+        if after.get(metric[0]) is not None:
+            threshold = point.get("decision_threshold")
+            name = f" (calibrated, {_decision(threshold)})"
+            value = after[metric[0]]
+            eval_results.append(
+                result("test", metric, value, "argmax" if threshold is None else threshold, name)
+            )
     tags = ["gpt2", "llms-from-scratch", "text-classification"]
     if ctx["is_sms_spam"]:
         tags += ["spam-detection", "sms"]
@@ -166,6 +193,11 @@ def _template_context(ctx: CardContext, output_path: Path) -> dict[str, Any]:
     }
     values["hyperparameters_table"] = _key_value_table(hyperparameters, "hyperparameter", "value")
     values["split_sizes_table"] = _key_value_table(ctx.split_sizes, "split", "examples")
+    values["results_decision"] = _decision(ctx.results_threshold)
+    point = ctx.operating_point or {}
+    values["operating_point_table"] = (
+        format_table(point["test"], markdown=True) if point.get("test") else None
+    )
     values["framework_versions"] = ctx.framework_versions or _framework_versions()
     return values
 

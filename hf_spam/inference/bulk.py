@@ -9,7 +9,8 @@ run as a plain batched forward:
   pipeline does, each text first cut to a prefix with the same ids, `context.py`), sorted by token length, cut into batches of `batch_size` similar lengths (little
   padding), run under `torch.inference_mode`, and put back in input order;
 * scores use the pipeline's `function_to_apply` rule (softmax, or sigmoid for multi-label or one
-  label, none for regression), so results equal `pipeline(..., top_k=None)`'s;
+  label, none for regression), so results equal `pipeline(..., top_k=None)`'s, except that the
+  config's `temperature` and `decision_threshold` apply (`hf_spam.inference.decision`);
 * predictions are yielded as each window completes, so a writer can stream them to disk.
 
 An empty text runs alone as an input of no tokens, as it does in the pipeline (hf_spam's model
@@ -24,6 +25,7 @@ from typing import Any
 
 from ..errors import DataError, UsageError
 from .context import context_prefixes
+from .decision import OperatingPoint
 from .load import PROGRESS_THRESHOLD, Prediction, check_batch_size, label_names
 
 __all__ = [
@@ -93,7 +95,9 @@ def _pad(rows: list[list[int]], pad_id: int, side: str) -> tuple[Any, Any]:
     return ids, mask
 
 
-def _window_scores(model: Any, tokenizer: Any, texts: list[str], batch_size: int, bar) -> Any:
+def _window_scores(
+    model: Any, tokenizer: Any, texts: list[str], batch_size: int, bar, point: OperatingPoint
+) -> Any:
     """Every class's score for `texts`, in their order, as a (len(texts), num_labels) tensor."""
     import torch
 
@@ -110,9 +114,9 @@ def _window_scores(model: Any, tokenizer: Any, texts: list[str], batch_size: int
         logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
         logits = logits.float().cpu()
         if function == "softmax":
-            logits = logits.softmax(-1)
+            logits = point.probabilities(logits)
         elif function == "sigmoid":
-            logits = logits.sigmoid()
+            logits = point.sigmoid(logits)
         scores[torch.tensor(batch)] = logits
         bar.update(len(batch))
     return scores
@@ -138,12 +142,15 @@ def classify_bulk(
     batch_size: int = DEFAULT_BULK_BATCH_SIZE,
     window_size: int = DEFAULT_WINDOW_SIZE,
     progress: bool | None = None,
+    point: OperatingPoint | None = None,
 ) -> Iterator[Prediction]:
     """Predictions for `texts` (any iterable, read lazily), in input order, window by window.
 
     `model` and `tokenizer` are a loaded classifier's (`load_classifier(...).model` and
     `.tokenizer`). The progress bar shows when the first window holds more than
     `PROGRESS_THRESHOLD` texts, or as `progress` says; its count follows the forward passes.
+    The config's temperature and decision threshold decide the label, or `point`'s when given
+    (`OperatingPoint()`: the model's own probabilities and argmax).
     """
     import torch
     from tqdm.auto import tqdm
@@ -151,6 +158,7 @@ def classify_bulk(
     check_batch_size(batch_size)
     check_window_size(window_size)
     labels = label_names(model.config)
+    point = OperatingPoint.from_config(model.config) if point is None else point
     model.eval()
     bar = None
     done = 0
@@ -161,8 +169,8 @@ def classify_bulk(
                 show = len(window) > PROGRESS_THRESHOLD if progress is None else progress
                 bar = tqdm(desc="Classifying", unit="text", disable=not show)
             with torch.inference_mode():
-                scores = _window_scores(model, tokenizer, window, batch_size, bar)
-            best_scores, best = scores.max(-1)
+                scores = _window_scores(model, tokenizer, window, batch_size, bar, point)
+            best, best_scores = point.choose_rows(scores)
             for text, row, index, score in zip(
                 window, scores.tolist(), best.tolist(), best_scores.tolist(), strict=True
             ):

@@ -19,6 +19,7 @@ from transformers import Pipeline, pipeline
 from ..errors import DataError, ModelLoadError, UsageError
 from .checks import check_classifier_folder
 from .context import ContextPipeline
+from .decision import OperatingPoint
 from .files import (
     PREDICTION_FORMATS,
     Prediction,
@@ -210,7 +211,8 @@ def classify(
 
     The texts stream through the pipeline as a generator, which it batches and answers one by
     one, so the progress bar (shown when there are more than `PROGRESS_THRESHOLD` texts, or as
-    `progress` says) follows the real work.
+    `progress` says) follows the real work. The config's temperature and decision threshold
+    apply to the pipeline's probabilities (`OperatingPoint`), as on the bulk path.
     """
     from tqdm.auto import tqdm
 
@@ -223,7 +225,11 @@ def classify(
     outputs = list(
         tqdm(stream, total=len(texts), desc="Classifying", unit="text", disable=not show)
     )
-    return predictions_from_outputs(texts, outputs, label_names(classifier.model.config))
+    labels = label_names(classifier.model.config)
+    point = OperatingPoint.from_config(classifier.model.config)
+    if not point.is_default:
+        outputs = [point.decide_output(output, labels) for output in outputs]
+    return predictions_from_outputs(texts, outputs, labels)
 
 
 def one_line(text: str, width: int = 70) -> str:

@@ -56,6 +56,11 @@ class GPTConfig(PretrainedConfig):
             `pad_token_id`, on the right) before the model reads it, as the book's `SpamDataset`
             does with its `max_length` (`--context_length`); set, the classifier gives the same
             answer whatever padding the caller used (pipeline(), a collator). None: rows as given.
+        temperature: What hf_spam's predictions divide the logits by before the softmax (fitted
+            by `hf-spam calibrate`); the model's own forward and `pipeline()` ignore it.
+        decision_threshold: Binary models: the probability of label id 1 at or above which
+            hf_spam's predictions say label 1; None decides by argmax. Like `temperature`, read
+            by `predict`, `evaluate`, `serve` and the demo, not by `pipeline()`.
     """
 
     model_type: ClassVar[str] = "hf_spam_gpt"
@@ -85,6 +90,8 @@ class GPTConfig(PretrainedConfig):
     average_embeddings: bool = False
     disable_causal_mask: bool = False
     padded_length: int | None = None
+    temperature: float = 1.0
+    decision_threshold: float | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
@@ -97,6 +104,15 @@ class GPTConfig(PretrainedConfig):
                 f"emb_dim ({self.emb_dim}) must be divisible by n_heads ({self.n_heads})"
             )
         self._check_classifier_reading()
+        if not (isinstance(self.temperature, (int, float)) and self.temperature > 0):
+            raise ValueError(f"temperature must be a number > 0, got {self.temperature!r}")
+        threshold = self.decision_threshold
+        if threshold is not None and not (
+            isinstance(threshold, (int, float)) and 0 <= threshold <= 1
+        ):
+            raise ValueError(
+                f"decision_threshold must be between 0 and 1 or null, got {threshold!r}"
+            )
         super().__post_init__(**kwargs)
         if self.id2label and not self.label2id:
             # `evaluate`'s evaluator and label-aware code read label2id; keep it in step.

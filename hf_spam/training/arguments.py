@@ -20,6 +20,7 @@ from transformers import HfArgumentParser, TrainingArguments
 
 from ..data import DataArguments
 from ..files import check_output_dir
+from .class_weights import check_class_weights
 from .model_arguments import (
     ModelArguments,
     TrainingSetupError,
@@ -69,6 +70,27 @@ class SpamTrainingArguments(TrainingArguments):
             "choices": ["group_by_length", "book", "random", "sequential", "batch_rebalance"],
         },
     )
+    class_weights: str | None = field(
+        default=None,
+        metadata={
+            "help": "Weight the training cross-entropy per class: 'balanced' (scikit-learn's "
+            "compute_class_weight: n / (classes x count), counted on the training split) or one "
+            "weight per label in id order, e.g. '1.0,3.5'. With --no_balance, trains on every "
+            "text instead of undersampling. Validation and test losses stay unweighted."
+        },
+    )
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={
+            "help": "Stop after N evaluations without improvement of --metric_for_best_model "
+            "(default eval_loss) and keep the best checkpoint (transformers' "
+            "EarlyStoppingCallback; turns on --load_best_model_at_end)."
+        },
+    )
+    early_stopping_threshold: float = field(
+        default=0.0,
+        metadata={"help": "How much --metric_for_best_model must improve to count, with patience."},
+    )
     remove_unused_columns: bool = field(
         default=False,
         metadata={
@@ -79,6 +101,7 @@ class SpamTrainingArguments(TrainingArguments):
     def __post_init__(self) -> None:
         # HfArgumentParser runs this while parsing: bad values fail here, as one line each.
         check_training_arguments(self)
+        prepare_early_stopping(self)
         # On a machine without an accelerator, say "CPU" for the user: accelerate then sets up a
         # gloo process group under torchrun (otherwise each process would silently train alone)
         # and transformers accepts --bf16 (CPU autocast) instead of refusing it.
@@ -119,6 +142,7 @@ def check_training_arguments(args: TrainingArguments) -> None:
             f"--num_train_epochs must be > 0 (or --max_steps > 0), got {args.num_train_epochs}: "
             "the run would train nothing"
         )
+    check_class_weights(getattr(args, "class_weights", None))
     resume = args.resume_from_checkpoint
     if resume and resume not in RESUME_LAST:
         if not Path(resume).is_dir():
@@ -128,6 +152,60 @@ def check_training_arguments(args: TrainingArguments) -> None:
             raise TrainingSetupError(
                 f"--resume_from_checkpoint {resume} is not a complete checkpoint: {missing}"
             )
+
+
+def prepare_early_stopping(args: SpamTrainingArguments) -> None:
+    """What `EarlyStoppingCallback` needs, turned on for `--early_stopping_patience`: the best
+    checkpoint kept (`load_best_model_at_end`), checkpoints where evaluations are (the save
+    strategy follows the evaluation's when left at its default). A combination that cannot
+    work is refused, naming the flags. `metric_for_best_model` (default `loss`) is checked
+    against the metrics of the data's labels by `check_best_metric`."""
+    patience = args.early_stopping_patience
+    if patience is None:
+        if args.early_stopping_threshold:
+            raise TrainingSetupError("--early_stopping_threshold needs --early_stopping_patience")
+        return
+    if patience < 1:
+        raise TrainingSetupError(f"--early_stopping_patience must be at least 1, got {patience}")
+    if not args.early_stopping_threshold >= 0:
+        raise TrainingSetupError(
+            f"--early_stopping_threshold must be 0 or more, got {args.early_stopping_threshold}"
+        )
+    eval_strategy, save_strategy = (
+        str(getattr(value, "value", value)) for value in (args.eval_strategy, args.save_strategy)
+    )
+    for flag, value in (("eval_strategy", eval_strategy), ("save_strategy", save_strategy)):
+        if value == "no":
+            raise TrainingSetupError(
+                f"--early_stopping_patience needs evaluations and checkpoints; --{flag} no "
+                "contradicts it"
+            )
+    if save_strategy not in (eval_strategy, "best"):
+        if save_strategy != "epoch":  # the default follows the evaluations, a choice does not
+            raise TrainingSetupError(
+                f"--early_stopping_patience keeps the best checkpoint: --save_strategy "
+                f"{save_strategy} must match --eval_strategy {eval_strategy} (or be 'best')"
+            )
+        args.save_strategy = eval_strategy
+        if eval_strategy == "steps" and args.eval_steps:
+            args.save_steps = args.eval_steps
+        logger.info("--early_stopping_patience: --save_strategy %s", eval_strategy)
+    args.load_best_model_at_end = True
+
+
+def check_best_metric(args: TrainingArguments, label_names: list[str]) -> None:
+    """`--metric_for_best_model` must be one the validation split reports (`eval_` optional)."""
+    if not args.metric_for_best_model:
+        return
+    name = args.metric_for_best_model.removeprefix("eval_")
+    averaged = [f"{m}_{a}" for m in ("precision", "recall", "f1") for a in ("macro", "weighted")]
+    per_label = [f"{m}_{label}" for m in ("precision", "recall", "f1") for label in label_names]
+    known = ["loss", "accuracy", *averaged, *per_label]
+    if name not in known:
+        raise TrainingSetupError(
+            f"--metric_for_best_model {args.metric_for_best_model}: not a validation metric; "
+            f"choose from {', '.join(known)}"
+        )
 
 
 def validate_arguments(

@@ -14,6 +14,29 @@ from ..constants import SMS_SPAM_HUB_ID, SPLITS, split_metrics
 from ..hub.card import CardContext, millions
 
 
+def best_epoch(state: Any) -> float | None:
+    """The epoch at which the checkpoint `load_best_model_at_end` kept was saved (None: none)."""
+    step = getattr(state, "best_global_step", None)
+    if not step and state.best_model_checkpoint:
+        step = int(str(state.best_model_checkpoint).rstrip("/").rsplit("-", 1)[-1])
+    epochs = [entry["epoch"] for entry in state.log_history if entry.get("step") == step]
+    return float(epochs[0]) if step and epochs else None
+
+
+def _training_choices(training_args: Any, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The class weights and early stopping of a run, as hyperparameters (none when unused)."""
+    choices: dict[str, Any] = {}
+    if training_args.class_weights is not None:
+        weights = ", ".join(f"{w:.4g}" for w in metrics.get("class_weights") or [])
+        choices["class_weights"] = f"{training_args.class_weights} ({weights})"
+    if training_args.early_stopping_patience is not None:
+        choices["early_stopping"] = (
+            f"patience {training_args.early_stopping_patience}, threshold "
+            f"{training_args.early_stopping_threshold:g} on {training_args.metric_for_best_model}"
+        )
+    return choices
+
+
 def run_card_context(
     model_args: Any,
     data_args: Any,
@@ -61,10 +84,13 @@ def run_card_context(
             "epochs": training_args.num_train_epochs,
             "optimizer": str(training_args.optim),
             "precision": "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32",
+            **_training_choices(training_args, metrics),
         },
         seed=training_args.seed,
         training_time=f"{metrics.get('train_runtime', 0):.0f} s",
         results={split: split_metrics(dict(metrics), split) for split in SPLITS},
+        class_weights=metrics.get("class_weights"),
+        best_epoch=metrics.get("best_epoch"),
         confusion_matrix=confusion.get("test"),
         confusion_matrix_split="test",
         plots=["loss-plot.png", "accuracy-plot.png", "confusion-matrix.png"],

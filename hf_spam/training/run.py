@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import TrainerCallback, set_seed
+from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 
 from ..constants import SPLITS
 from ..data import (
@@ -39,11 +39,13 @@ from ..model.modeling import GPTForSequenceClassification
 from ..model.weights import checkpoint_folder, load_openai_gpt2
 from .arguments import (
     SpamTrainingArguments,
+    check_best_metric,
     check_training_output_dir,
     parse_train_arguments,
     validate_arguments,
 )
-from .card import run_card_context
+from .card import best_epoch, run_card_context
+from .class_weights import resolve_class_weights
 from .model_arguments import (  # re-exported: `from hf_spam.training.run import ModelArguments` works
     ModelArguments,
     TrainingSetupError,
@@ -210,6 +212,19 @@ def _train(
         with training_args.main_process_first(desc="data preparation"):
             tokenizer = load_run_tokenizer(model_args, context_length)
             prepared = prepare_data(data_args, context_length, tokenizer)
+    labels = [prepared.id2label[i] for i in range(prepared.num_labels)]
+    check_best_metric(training_args, labels)
+    class_weights = resolve_class_weights(
+        training_args.class_weights,
+        prepared.dataset["train"]["label"],
+        prepared.num_labels,
+        model_args.overrides.get("problem_type"),
+    )
+    if training_args.early_stopping_patience is not None:
+        stopping = EarlyStoppingCallback(
+            training_args.early_stopping_patience, training_args.early_stopping_threshold
+        )
+        callbacks = [*(callbacks or []), stopping]
     set_seed(training_args.seed)
     model, loading = build_model(model_args, prepared, training_args.seed, output_loading_info=True)
     tokenizer = prepared.tokenizer
@@ -236,6 +251,7 @@ def _train(
         compute_metrics=compute_metrics,
         train_eval_dataset=dataset["train"] if model_args.eval_on_train else None,
         callbacks=callbacks,
+        class_weights=class_weights,
     )
 
     if start_block is not None:  # after Trainer placed the model: the trunk runs there
@@ -250,11 +266,16 @@ def _train(
     # `train_loss` is, like `test_loss`, the loss of the final model on that split.
     metrics: dict[str, Any] = dict(train_output.metrics)
     metrics["train_running_loss"] = metrics.pop("train_loss", None)
+    trainer.remove_callback(EarlyStoppingCallback)  # the final evaluations are not its business
     split_scores, confusion = evaluate_splits(trainer, dataset, compute_metrics)
     metrics.update(split_scores)
     metrics["trainable_parameters"] = n_trainable
     metrics["total_parameters"] = n_total
     metrics["world_size"] = training_args.world_size
+    if class_weights is not None:
+        metrics["class_weights"] = class_weights
+    if training_args.early_stopping_patience is not None:
+        metrics["best_epoch"] = best_epoch(trainer.state)
 
     card = run_card_context(model_args, data_args, training_args, prepared, metrics, confusion)
     examples = demo_examples(prepared.dataset["test"], prepared.id2label)

@@ -4,8 +4,8 @@ What trains is `hf_spam.training.policies`. `SpamTrainer` is `Trainer` with the 
 the training loader alone drops a partial batch, and `--train_sampling_strategy book` gives the
 book's batch order (`hf_spam.training.sampling`). It can also feed cached hidden states of the frozen
 blocks instead of token ids (any object with `start_block` and `block_inputs(...)`, see
-`TrunkCache`), and evaluate the training set after each evaluation, under its own `train_` keys
-(the book's plots).
+`TrunkCache`), evaluate the training set after each evaluation, under its own `train_` keys
+(the book's plots), and weight the training cross-entropy per class (`--class_weights`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 from transformers import Trainer
 
 from ..model.modeling import GPTForSequenceClassification
+from .class_weights import weighted_cross_entropy
 from .sampling import BookOrderSampler
 
 logger = logging.getLogger(__name__)
@@ -111,11 +112,13 @@ class SpamTrainer(Trainer):
         *args: Any,
         trunk_cache: TrunkCache | None = None,
         train_eval_dataset: Any = None,
+        class_weights: list[float] | None = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
         self.trunk_cache = trunk_cache
         self.train_eval_dataset = train_eval_dataset
+        self.class_weights = class_weights
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
@@ -176,9 +179,14 @@ class SpamTrainer(Trainer):
         return inputs
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        return super().compute_loss(
-            model, self._use_cache(model, inputs), return_outputs, num_items_in_batch
-        )
+        inputs = self._use_cache(model, inputs)  # every path (cached trunk or not) comes here
+        if self.class_weights is None or not model.training or "labels" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        # The training loss only: validation and test losses stay the plain cross-entropy.
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = weighted_cross_entropy(outputs.logits, labels, self.class_weights)
+        return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         return super().prediction_step(

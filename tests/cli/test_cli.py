@@ -186,6 +186,15 @@ def _empty_vocabulary(tokenizer: dict) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _three_labels_with_threshold(p: Paths) -> Path:
+    """A real 3-class classifier whose config.json holds a (binary-only) decision threshold."""
+    folder = p.root / "models" / "three-threshold"
+    if not folder.exists():
+        random_model(folder, id2label={0: "a", 1: "b", 2: "c"})
+        _edit_config(decision_threshold=0.5)(folder)
+    return folder
+
+
 def predict(*argv, out: Path | None = None, stdin: bytes | None = None):
     tail = ["--output", out] if out else []
     return ["predict", *argv, *tail], out, stdin
@@ -324,6 +333,21 @@ CASES = [
         ["evaluate", "--model", p.model, "--eval_split", "all", "--output_dir", p.out("ev7"),
          "--dataset", p.file("phish.csv", "text,label\nhi,ham\nclick,phish\n")],
         p.out("ev7"), None)),
+    # --- calibrate
+    ("calibrate-two-goals", USAGE, "--target_precision and --cost_ratio: give one goal", lambda p: (
+        ["calibrate", "--model", p.model, "--target_precision", "0.9", "--cost_ratio", "3"],
+        None, None)),
+    ("calibrate-precision-above-1", USAGE, "--target_precision must be in (0, 1], got 1.5",
+     lambda p: (["calibrate", "--model", p.model, "--target_precision", "1.5"], None, None)),
+    ("calibrate-negative-cost", USAGE, "--cost_ratio must be > 0, got -2.0",
+     lambda p: (["calibrate", "--model", p.model, "--cost_ratio", "-2"], None, None)),
+    ("calibrate-hub-id", USAGE, "--model nobody/model: not a local model folder",
+     lambda p: (["calibrate", "--model", "nobody/model"], None, None)),
+    ("calibrate-threshold-three-labels", USAGE, "--cost_ratio needs a binary model (2 labels); "
+     "this one has 3", lambda p: (["calibrate", "--model", p.copy_model(
+         "three-cal", _edit_config(**THREE_LABELS)), "--cost_ratio", "2"], None, None)),
+    ("calibrate-config-threshold-three-labels", FAILURE, "decision_threshold needs a binary model",
+     lambda p: predict_model(p, _three_labels_with_threshold(p), "thr3")),
     # --- convert
     ("convert-one-label", USAGE, "--labels 'spam': give at least two class names", lambda p: (
         ["convert", "--source", p.checkpoint, "--output_dir", p.out("cv1"), "--head",
@@ -466,6 +490,29 @@ CASES = [
      "of padded texts: add --context_length",
      lambda p: (["train", "--dataset", p.csv, "--trainable_token_pos", "last", "--output_dir",
                  p.out("tr16")], p.out("tr16"), None)),
+    ("train-class-weights-word", USAGE, "--class_weights 'heavy': expected 'balanced' or one "
+     "positive weight per label", lambda p: (["train", "--class_weights", "heavy", "--output_dir",
+                                             p.out("tcw1")], p.out("tcw1"), None)),
+    ("train-class-weights-count", USAGE, "--class_weights 1,2,3: 3 weights for 2 labels",
+     lambda p: (["train", "--dataset", p.csv, "--init", "random", "--config_overrides",
+                 "emb_dim=32,n_layers=1,n_heads=4,context_length=64", "--class_weights", "1,2,3",
+                 "--output_dir", p.out("tcw2")], p.out("tcw2"), None)),
+    ("train-early-stopping-no-eval", USAGE, "--early_stopping_patience needs evaluations and "
+     "checkpoints; --eval_strategy no contradicts it", lambda p: (
+        ["train", "--early_stopping_patience", "2", "--eval_strategy", "no", "--output_dir",
+         p.out("tes1")], p.out("tes1"), None)),
+    ("train-early-stopping-strategies", USAGE, "--save_strategy steps must match --eval_strategy "
+     "epoch", lambda p: (["train", "--early_stopping_patience", "2", "--save_strategy", "steps",
+                          "--output_dir", p.out("tes2")], p.out("tes2"), None)),
+    ("train-early-stopping-threshold-alone", USAGE, "--early_stopping_threshold needs "
+     "--early_stopping_patience", lambda p: (["train", "--early_stopping_threshold", "0.1",
+                                               "--output_dir", p.out("tes3")], p.out("tes3"), None)),
+    ("train-early-stopping-unknown-metric", USAGE, "--metric_for_best_model f1_phish: not a "
+     "validation metric", lambda p: (
+        ["train", "--dataset", p.csv, "--init", "random", "--config_overrides",
+         "emb_dim=32,n_layers=1,n_heads=4,context_length=64", "--early_stopping_patience", "1",
+         "--metric_for_best_model", "f1_phish", "--output_dir", p.out("tes4")],
+        p.out("tes4"), None)),
     ("train-no-padding-with-length", USAGE,
      "--no_padding conflicts with --context_length longest_training_example",
      lambda p: (["train", "--dataset", p.csv, "--no_padding", "--context_length",
