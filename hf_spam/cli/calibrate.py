@@ -16,8 +16,10 @@ them, `pipeline()` keeps the model's own probabilities. A threshold needs a bina
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..data import DataArguments
 from ..errors import UsageError
@@ -29,6 +31,7 @@ from ..evaluation.calibration import (
     check_goal,
     write_operating_point,
 )
+from ..files import output_lock
 from ..inference.load import InferenceArguments
 from ..reporting import format_table
 from .arguments import parser_for
@@ -81,6 +84,12 @@ def run(argv: list[str]) -> int:
     dataclass_types = (CalibrateArguments, InferenceArguments, DataArguments)
     parser = parser_for("calibrate", dataclass_types, __doc__.split("\n")[0])
     args, inference_args, data_args = parser.parse(argv)
+    # the folder is locked from the start: a run writing it meanwhile would be overwritten
+    with output_lock(args.model, "--model") if not args.dry_run else nullcontext():
+        return _calibrate(args, inference_args, data_args)
+
+
+def _calibrate(args: Any, inference_args: InferenceArguments, data_args: DataArguments) -> int:
     calibration = calibrate(
         args.model, data_args, args.goal, temperature=args.fit_temperature, **asdict(inference_args)
     )
