@@ -28,6 +28,7 @@ from .load import PROGRESS_THRESHOLD, Prediction, check_batch_size, label_names
 __all__ = [
     "DEFAULT_BULK_BATCH_SIZE",
     "DEFAULT_WINDOW_SIZE",
+    "SCORE_FUNCTIONS",
     "check_window_size",
     "classify_bulk",
     "length_sorted_batches",
@@ -38,6 +39,8 @@ DEFAULT_WINDOW_SIZE = 8192
 #: Texts per forward pass on the bulk path: length-sorted batches waste little on padding, so a
 #: larger batch than the pipeline's amortises Python per batch.
 DEFAULT_BULK_BATCH_SIZE = 64
+#: What turns a text's logits into its scores, as `pipeline(function_to_apply=...)` names them.
+SCORE_FUNCTIONS = ("softmax", "sigmoid", "none")
 
 
 def check_window_size(window_size: Any) -> int:
@@ -92,7 +95,9 @@ def _pad(rows: list[list[int]], pad_id: int, side: str) -> tuple[Any, Any]:
     return ids, mask
 
 
-def _window_scores(model: Any, tokenizer: Any, texts: list[str], batch_size: int, bar) -> Any:
+def _window_scores(
+    model: Any, tokenizer: Any, texts: list[str], batch_size: int, bar, function: str
+) -> Any:
     """Every class's score for `texts`, in their order, as a (len(texts), num_labels) tensor."""
     import torch
 
@@ -101,7 +106,6 @@ def _window_scores(model: Any, tokenizer: Any, texts: list[str], batch_size: int
     pad_id = tokenizer.pad_token_id
     if pad_id is None:  # the mask hides padding; any id will do
         pad_id = model.config.pad_token_id or model.config.eos_token_id or 0
-    function = score_function(model.config)
     scores = torch.empty(len(texts), model.config.num_labels)
     for batch in length_sorted_batches([len(row) for row in rows], batch_size):
         ids, mask = _pad([rows[i] for i in batch], pad_id, tokenizer.padding_side)
@@ -136,12 +140,15 @@ def classify_bulk(
     batch_size: int = DEFAULT_BULK_BATCH_SIZE,
     window_size: int = DEFAULT_WINDOW_SIZE,
     progress: bool | None = None,
+    function_to_apply: str | None = None,
 ) -> Iterator[Prediction]:
     """Predictions for `texts` (any iterable, read lazily), in input order, window by window.
 
     `model` and `tokenizer` are a loaded classifier's (`load_classifier(...).model` and
     `.tokenizer`). The progress bar shows when the first window holds more than
     `PROGRESS_THRESHOLD` texts, or as `progress` says; its count follows the forward passes.
+    `function_to_apply` ("softmax", "sigmoid" or "none" for the logits) overrides the model's
+    rule (`score_function`), as the pipeline's argument of that name does.
     """
     import torch
     from tqdm.auto import tqdm
@@ -149,6 +156,10 @@ def classify_bulk(
     check_batch_size(batch_size)
     check_window_size(window_size)
     labels = label_names(model.config)
+    if function_to_apply is not None and function_to_apply not in SCORE_FUNCTIONS:
+        choices = ", ".join(SCORE_FUNCTIONS)
+        raise UsageError(f"function_to_apply {function_to_apply!r}: choose from {choices}")
+    function = function_to_apply or score_function(model.config)
     model.eval()
     bar = None
     done = 0
@@ -159,7 +170,7 @@ def classify_bulk(
                 show = len(window) > PROGRESS_THRESHOLD if progress is None else progress
                 bar = tqdm(desc="Classifying", unit="text", disable=not show)
             with torch.inference_mode():
-                scores = _window_scores(model, tokenizer, window, batch_size, bar)
+                scores = _window_scores(model, tokenizer, window, batch_size, bar, function)
             best_scores, best = scores.max(-1)
             for text, row, index, score in zip(
                 window, scores.tolist(), best.tolist(), best_scores.tolist(), strict=True
