@@ -27,13 +27,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
-from .. import __version__
 from ..errors import first_line
 from .arguments import BatchingArguments
 from .batching import Batcher, InferenceFailed, Overloaded
 from .metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from .protocol import ClassificationRequest, PredictRequest, ranked, validation_message
-from .served import ServedModel
+from .served import ServedModel, package_version
 
 __all__ = ["ApiError", "create_app"]
 
@@ -130,7 +129,7 @@ def create_app(served: ServedModel, limits: BatchingArguments) -> FastAPI:
 
     app = FastAPI(
         title=f"hf_spam: {served.model_id}",
-        version=__version__,
+        version=package_version(),
         lifespan=lifespan,
         description="TEI's POST /predict and the Inference API's text classification at POST /.",
     )

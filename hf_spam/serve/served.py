@@ -11,12 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .. import __version__
 from ..inference.bulk import classify_bulk
 from ..inference.files import Prediction
 from ..inference.load import label_names, load_classifier
 
-__all__ = ["ServedModel", "load_served_model"]
+__all__ = ["ServedModel", "load_served_model", "package_version"]
+
+
+def package_version() -> str:
+    """hf_spam's version, as `GET /info` and the OpenAPI page report it."""
+    import hf_spam
+
+    return hf_spam.__version__
 
 
 @dataclass
@@ -79,7 +85,7 @@ class ServedModel:
             "decision_threshold": getattr(config, "decision_threshold", None),
             "temperature": getattr(config, "temperature", 1.0),
             **limits,
-            "version": __version__,
+            "version": package_version(),
         }
 
 

@@ -91,4 +91,5 @@ def run(
     with _signals_ignored():
         server.run(sockets=[sock])
     sys.stdout.flush()
-    return [signal.Signals(each).name for each in getattr(server, "_captured_signals", [])]
+    caught = getattr(server, "_captured_signals", [])  # uvicorn's record; none if it changes
+    return list(dict.fromkeys(signal.Signals(each).name for each in caught))
