@@ -41,7 +41,10 @@ def run(argv: list[str]) -> int:
     sock = bind(args.host, args.port)  # before the model loads: a busy port fails at once
     with sock:
         served = load_served_model(
-            args.model, device=args.device, trust_remote_code=args.trust_remote_code
+            args.model,
+            device=args.device,
+            trust_remote_code=args.trust_remote_code,
+            num_threads=args.num_threads,
         )
         app = create_app(served, limits)
         print(

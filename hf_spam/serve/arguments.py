@@ -103,6 +103,13 @@ class ServeArguments:
         default=False,
         metadata={"help": "Run model code from a Hub repo (hf_spam models do not need it)."},
     )
+    num_threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "torch's threads for the forward passes (default: torch's, one per core); "
+            "fewer leaves cores to the HTTP side and to other processes on the machine."
+        },
+    )
     graceful_timeout: float = field(
         default=30.0,
         metadata={
@@ -123,6 +130,8 @@ class ServeArguments:
 
         if isinstance(self.port, bool) or not 0 <= self.port < 65536:
             raise UsageError(f"--port {self.port}: expected a port number between 0 and 65535")
+        if self.num_threads is not None:
+            _positive("num_threads", self.num_threads)
         if self.graceful_timeout < 0:
             raise UsageError(f"--graceful_timeout must be 0 or more, got {self.graceful_timeout}")
         levels = ("critical", "error", "warning", "info", "debug", "trace")

@@ -90,9 +90,18 @@ class ServedModel:
 
 
 def load_served_model(
-    model: str, *, device: str | None = None, trust_remote_code: bool = False
+    model: str,
+    *,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    num_threads: int | None = None,
 ) -> ServedModel:
-    """The classifier of a folder or Hub id, checked and loaded as `predict` loads it."""
+    """The classifier of a folder or Hub id, checked and loaded as `predict` loads it;
+    `num_threads` sets torch's intra-op threads (None: torch's default)."""
+    if num_threads is not None:
+        import torch
+
+        torch.set_num_threads(num_threads)
     classifier = load_classifier(model, device=device, trust_remote_code=trust_remote_code)
     classifier.model.eval()
     return ServedModel(model_id=model, model=classifier.model, tokenizer=classifier.tokenizer)
