@@ -6,15 +6,18 @@ stops the command before the model loads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import UsageError
+from ..inference.load import InferenceArguments, check_device
 
 __all__ = ["BatchingArguments", "ServeArguments"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+#: `--device` and `--trust_remote_code` as `predict` and `evaluate` take them.
+_SHARED = {each.name: each.metadata for each in fields(InferenceArguments)}
 
 
 def _positive(flag: str, value: Any) -> None:
@@ -93,16 +96,8 @@ class ServeArguments:
     port: int = field(
         default=DEFAULT_PORT, metadata={"help": "Port to listen on (0: any free port)."}
     )
-    device: str | None = field(
-        default=None,
-        metadata={
-            "help": "cpu, cuda, cuda:1, mps, ... (default: the first accelerator, else cpu)."
-        },
-    )
-    trust_remote_code: bool = field(
-        default=False,
-        metadata={"help": "Run model code from a Hub repo (hf_spam models do not need it)."},
-    )
+    device: str | None = field(default=None, metadata=_SHARED["device"])
+    trust_remote_code: bool = field(default=False, metadata=_SHARED["trust_remote_code"])
     num_threads: int | None = field(
         default=None,
         metadata={
@@ -126,8 +121,6 @@ class ServeArguments:
     )
 
     def __post_init__(self) -> None:
-        from ..inference.load import check_device
-
         if isinstance(self.port, bool) or not 0 <= self.port < 65536:
             raise UsageError(f"--port {self.port}: expected a port number between 0 and 65535")
         if self.num_threads is not None:
