@@ -47,8 +47,13 @@ class BulkArguments(SmsArguments):
     )
 
 
-def _sms_texts(dataset: str) -> list[str]:
-    """The SMS texts of the collection file (label TAB text per line)."""
+def sms_texts(dataset: str) -> list[str]:
+    """The SMS texts of the collection file (label TAB text per line); `sms_spam` is the copy
+    bundled with the package."""
+    if dataset == "sms_spam":
+        from ..data.bundled import SMS_SPAM_FILENAME, bundled_file
+
+        dataset = str(bundled_file(SMS_SPAM_FILENAME))
     with open(dataset, encoding="utf-8") as handle:
         return [line.split("\t", 1)[1].rstrip("\n") for line in handle if "\t" in line]
 
@@ -62,7 +67,9 @@ def _write_sample(texts: list[str], n: int, path: Path, seed: int = 0) -> Path:
     return path
 
 
-def _save_tiny_classifier(folder: Path) -> Path:
+def save_tiny_classifier(folder: Path) -> Path:
+    """The bulk rows' tiny classifier (`BULK_TINY_CONFIG`, random weights, seed 123) with GPT-2's
+    tokenizer, saved as training saves one."""
     from ..data import get_tokenizer
     from ..model.configuration import GPTConfig
     from ..model.modeling import GPTForSequenceClassification
@@ -97,13 +104,13 @@ def bulk_row(
 
 def run_bulk_benchmark(args: BulkArguments, repeats: int = REPEATS) -> list[dict[str, Any]]:
     """The table's rows: (a), (b), then (c), every measurement `repeats` times."""
-    texts = _sms_texts(args.dataset)
+    texts = sms_texts(args.dataset)
     n_texts = QUICK_TEXTS if args.quick else BULK_TEXTS
     sizes = QUICK_MEMORY_SIZES if args.quick else BULK_MEMORY_SIZES
     rows = []
     with tempfile.TemporaryDirectory(prefix="hf_spam-bulk-bench-") as tmp:
         tmp = Path(tmp)
-        model = _save_tiny_classifier(tmp / "tiny")
+        model = save_tiny_classifier(tmp / "tiny")
         sample = _write_sample(texts, n_texts, tmp / f"{n_texts}.txt")
         for label, extra in PREDICT_PATHS.items():
             for repeat in range(repeats):

@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "benchmark": ("hf_spam.cli.benchmark", "Speed and memory of the book's workload."),
     "experiments": ("hf_spam.cli.experiments", "The book's table of experiments, row for row."),
     "demo": ("hf_spam.cli.demo", "A Gradio app to try a trained model in the browser."),
+    "serve": ("hf_spam.cli.serve", "An HTTP server for a classifier (TEI and Inference API)."),
 }
 USAGE_EXIT, FAILURE_EXIT, INTERRUPT_EXIT = 2, 1, 130
 DEBUG_FLAG = "--debug"

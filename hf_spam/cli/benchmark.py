@@ -1,9 +1,10 @@
-"""`hf-spam benchmark speed|bulk|scale`: the benchmark tables, one subcommand each.
+"""`hf-spam benchmark speed|bulk|scale|serve`: the benchmark tables, one subcommand each.
 
     hf-spam benchmark speed --dataset ../shared/data/SMSSpamCollection          # full
     hf-spam benchmark speed --dataset ../shared/data/SMSSpamCollection --quick  # reduced
     hf-spam benchmark bulk --dataset ../shared/data/SMSSpamCollection   # bulk prediction
     hf-spam benchmark scale [--quick]   # the trunk feature store at IMDb-like sizes
+    hf-spam benchmark serve [--quick] [--requests 100000]   # hf-spam serve under load
 
 `hf-spam benchmark [flags]` without a table runs `speed`, and `--bulk` / `--scale` name the other
 two, as before the subcommands. Each table is a module of `hf_spam.benchmarks`; see
@@ -21,7 +22,7 @@ from ..errors import UsageError
 from .arguments import parser_for
 
 #: Subcommand -> its table's module (imported when it runs, or for `--help`).
-TABLES = {name: f"hf_spam.benchmarks.{name}" for name in ("speed", "bulk", "scale")}
+TABLES = {name: f"hf_spam.benchmarks.{name}" for name in ("speed", "bulk", "scale", "serve")}
 DEFAULT_TABLE = "speed"
 #: The spellings from before the subcommands: `hf-spam benchmark --scale [flags]`.
 TABLE_SWITCHES = {"--bulk": "bulk", "--scale": "scale"}

@@ -31,6 +31,7 @@ from .load import PROGRESS_THRESHOLD, Prediction, check_batch_size, label_names
 __all__ = [
     "DEFAULT_BULK_BATCH_SIZE",
     "DEFAULT_WINDOW_SIZE",
+    "SCORE_FUNCTIONS",
     "check_window_size",
     "classify_bulk",
     "length_sorted_batches",
@@ -41,6 +42,8 @@ DEFAULT_WINDOW_SIZE = 8192
 #: Texts per forward pass on the bulk path: length-sorted batches waste little on padding, so a
 #: larger batch than the pipeline's amortises Python per batch.
 DEFAULT_BULK_BATCH_SIZE = 64
+#: What turns a text's logits into its scores, as `pipeline(function_to_apply=...)` names them.
+SCORE_FUNCTIONS = ("softmax", "sigmoid", "none")
 
 
 def check_window_size(window_size: Any) -> int:
@@ -96,7 +99,13 @@ def _pad(rows: list[list[int]], pad_id: int, side: str) -> tuple[Any, Any]:
 
 
 def _window_scores(
-    model: Any, tokenizer: Any, texts: list[str], batch_size: int, bar, point: OperatingPoint
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    batch_size: int,
+    bar,
+    function: str,
+    point: OperatingPoint,
 ) -> Any:
     """Every class's score for `texts`, in their order, as a (len(texts), num_labels) tensor."""
     import torch
@@ -107,7 +116,6 @@ def _window_scores(
     pad_id = tokenizer.pad_token_id
     if pad_id is None:  # the mask hides padding; any id will do
         pad_id = model.config.pad_token_id or model.config.eos_token_id or 0
-    function = score_function(model.config)
     scores = torch.empty(len(texts), model.config.num_labels)
     for batch in length_sorted_batches([len(row) for row in rows], batch_size):
         ids, mask = _pad([rows[i] for i in batch], pad_id, tokenizer.padding_side)
@@ -143,6 +151,7 @@ def classify_bulk(
     window_size: int = DEFAULT_WINDOW_SIZE,
     progress: bool | None = None,
     point: OperatingPoint | None = None,
+    function_to_apply: str | None = None,
 ) -> Iterator[Prediction]:
     """Predictions for `texts` (any iterable, read lazily), in input order, window by window.
 
@@ -150,7 +159,10 @@ def classify_bulk(
     `.tokenizer`). The progress bar shows when the first window holds more than
     `PROGRESS_THRESHOLD` texts, or as `progress` says; its count follows the forward passes.
     The config's temperature and decision threshold decide the label, or `point`'s when given
-    (`OperatingPoint()`: the model's own probabilities and argmax).
+    (`OperatingPoint()`: the model's own probabilities and argmax). `function_to_apply`
+    ("softmax", "sigmoid" or "none" for the logits) overrides the model's rule
+    (`score_function`), as the pipeline's argument of that name does; a threshold applies to
+    softmax scores only.
     """
     import torch
     from tqdm.auto import tqdm
@@ -159,7 +171,13 @@ def classify_bulk(
     check_window_size(window_size)
     labels = label_names(model.config)
     point = OperatingPoint.from_config(model.config) if point is None else point
-    model.eval()
+    if function_to_apply is not None and function_to_apply not in SCORE_FUNCTIONS:
+        choices = ", ".join(SCORE_FUNCTIONS)
+        raise UsageError(f"function_to_apply {function_to_apply!r}: choose from {choices}")
+    function = function_to_apply or score_function(model.config)
+    chooser = point if function == "softmax" else OperatingPoint()  # a threshold of probabilities
+    if model.training:  # eval() walks every module: a cost per call when called per request
+        model.eval()
     bar = None
     done = 0
     try:
@@ -169,8 +187,8 @@ def classify_bulk(
                 show = len(window) > PROGRESS_THRESHOLD if progress is None else progress
                 bar = tqdm(desc="Classifying", unit="text", disable=not show)
             with torch.inference_mode():
-                scores = _window_scores(model, tokenizer, window, batch_size, bar, point)
-            best, best_scores = point.choose_rows(scores)
+                scores = _window_scores(model, tokenizer, window, batch_size, bar, function, point)
+            best, best_scores = chooser.choose_rows(scores)
             for text, row, index, score in zip(
                 window, scores.tolist(), best.tolist(), best_scores.tolist(), strict=True
             ):

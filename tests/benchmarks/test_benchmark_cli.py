@@ -1,4 +1,4 @@
-"""`hf-spam benchmark speed|bulk|scale`: one subcommand per table, each with its own --help and
+"""`hf-spam benchmark speed|bulk|scale|serve`: one subcommand per table, each with its own --help and
 flags; the spellings from before the subcommands run the same tables."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import re
 import pytest
 from helpers import load_script
 
-from hf_spam.benchmarks import bulk, scale, speed
+from hf_spam.benchmarks import bulk, scale, serve, speed
 from hf_spam.cli import main
 
-TABLES = {"speed": speed, "bulk": bulk, "scale": scale}
+TABLES = {"speed": speed, "bulk": bulk, "scale": scale, "serve": serve}
 #: What only a row's own process used to read, once flags of the public dataclasses.
 INTERNAL = ("row", "bulk", "scale", "run_data", "run_output", "run_cache", "run_extra")
 
@@ -97,9 +97,11 @@ def _help_of_script(script, argv, capsys) -> str:
         (["--bulk", "--zzz"], "unknown flag --zzz; see `hf-spam benchmark bulk --help`"),
         (["scale", "--run_data", "x"], "unknown flag --run_data; see `hf-spam benchmark scale --help`"),
         (["speed", "--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
-        (["spede"], "unknown table 'spede'; did you mean speed? choose from speed, bulk, scale"),
+        (["spede"], "unknown table 'spede'; did you mean speed? choose from speed, bulk, scale, serve"),
         (["--bulk", "--scale"], "--bulk and --scale: one table at a time (hf-spam benchmark bulk|scale)"),
         (["scale", "--sizes", "0"], "--sizes 0: expected positive numbers of texts, e.g. 1000,5000"),
+        (["serve", "--seconds", "-1"], "--seconds must be positive, got -1.0"),
+        (["serve", "--requests", "-5"], "--requests must be 0 or more, got -5"),
     ],
 )  # fmt: skip
 def test_bad_flags_give_one_error_line_and_exit_2(argv, message, capsys, monkeypatch):

@@ -544,6 +544,10 @@ CASES = [
      lambda p: (["demo", "--model", p.model, "--port", "0"], None, None)),
     ("demo-model-missing", FAILURE, "no such model folder",
      lambda p: (["demo", "--model", p.root / "no" / "model"], None, None)),
+    ("serve-port-out-of-range", USAGE, "--port 70000: expected a port number between 0 and 65535",
+     lambda p: (["serve", "--model", p.model, "--port", "70000"], None, None)),
+    ("serve-model-missing", FAILURE, "no such model folder",
+     lambda p: (["serve", "--model", p.root / "no" / "model", "--port", "0"], None, None)),
     # --- push
     ("push-space-bad-id", FAILURE, "--space 'bad id!' is not a valid Space id", lambda p: (
         ["push", "--model", p.model, "--repo_id", "me/spam", "--dry_run", "--space", "bad id!",

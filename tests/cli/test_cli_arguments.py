@@ -118,11 +118,13 @@ def test_help_names_a_value_once_and_no_switch_twice(capsys, monkeypatch):
         ("experiments", ["options", "experiments"]),
         ("prepare-data", ["options", "data", "preparation"]),
         ("demo", ["options", "demo", "inference"]),
+        ("serve", ["options", "server", "batching and limits"]),
         ("convert", ["options", "conversion"]),
         ("push", ["options", "upload"]),
         ("benchmark speed", ["options", "speed benchmark"]),
         ("benchmark bulk", ["options", "bulk benchmark"]),
         ("benchmark scale", ["options", "scale benchmark"]),
+        ("benchmark serve", ["options", "serve benchmark"]),
     ],
 )
 def test_every_command_reads_by_section(command, titles, capsys, monkeypatch):

@@ -1,0 +1,1 @@
+"""`hf-spam serve`: a trained classifier over HTTP, in the protocols clients already speak."""
