@@ -185,34 +185,48 @@ def config_from_checkpoint(
     return GPTConfig(**{**fields, **overrides})
 
 
+#: GPT-2's keys outside the blocks -> the book's `GPTModel` keys.
+GPT2_TOP_KEYS = {
+    "wte.weight": "tok_emb.weight",
+    "wpe.weight": "pos_emb.weight",
+    "ln_f.weight": "final_norm.scale",
+    "ln_f.bias": "final_norm.shift",
+}
+#: A block's layer norms, GPT-2 -> the book; their `weight` / `bias` are its `scale` / `shift`.
+GPT2_BLOCK_NORMS = {"ln_1": "norm1", "ln_2": "norm2"}
+GPT2_NORM_PARAMS = {"weight": "scale", "bias": "shift"}
+#: A block's `Conv1D` layers, GPT-2 -> the book's `nn.Linear` (weights transposed).
+GPT2_BLOCK_LINEARS = {
+    "attn.c_proj": "att.out_proj",
+    "mlp.c_fc": "ff.layers.0",
+    "mlp.c_proj": "ff.layers.2",
+}
+#: GPT-2's fused query/key/value `Conv1D`, and the book's three projections cut from it, in order.
+GPT2_FUSED_QKV = "attn.c_attn"
+BOOK_QKV = ("W_query", "W_key", "W_value")
+#: GPT-2's block key prefix, and the book's.
+GPT2_BLOCK, BOOK_BLOCK = re.compile(r"h\.(\d+)\.(.+)$"), re.compile(r"trf_blocks\.(\d+)\.(.+)$")
+
+
 def _gpt2_to_gpt(key: str, tensor: torch.Tensor, cfg: GPTConfig) -> Iterator[tuple[str, Any]]:
     """Our key(s) and tensor(s) for one GPT-2 key, as (new key, tensor) pairs."""
-    simple = {
-        "wte.weight": "tok_emb.weight",
-        "wpe.weight": "pos_emb.weight",
-        "ln_f.weight": "final_norm.scale",
-        "ln_f.bias": "final_norm.shift",
-    }
-    if key in simple:
-        yield simple[key], tensor
+    if key in GPT2_TOP_KEYS:
+        yield GPT2_TOP_KEYS[key], tensor
         return
-    m = re.match(r"h\.(\d+)\.(.+)$", key)
+    m = GPT2_BLOCK.match(key)
     if m is None:
         raise CheckpointError(f"unexpected key {key!r} in the GPT-2 checkpoint")
     block, rest = f"trf_blocks.{m.group(1)}", m.group(2)
-    norms = {"ln_1": "norm1", "ln_2": "norm2"}
-    linears = {
-        "attn.c_proj": "att.out_proj",
-        "mlp.c_fc": "ff.layers.0",
-        "mlp.c_proj": "ff.layers.2",
-    }
     module, _, param = rest.rpartition(".")
-    if module in norms:
-        yield f"{block}.{norms[module]}.{'scale' if param == 'weight' else 'shift'}", tensor
-    elif module in linears:
+    if module in GPT2_BLOCK_NORMS and param in GPT2_NORM_PARAMS:
+        yield f"{block}.{GPT2_BLOCK_NORMS[module]}.{GPT2_NORM_PARAMS[param]}", tensor
+    elif module in GPT2_BLOCK_LINEARS:
         # Conv1D stores (in, out); nn.Linear wants (out, in).
-        yield f"{block}.{linears[module]}.{param}", tensor.T if param == "weight" else tensor
-    elif module == "attn.c_attn":
+        yield (
+            f"{block}.{GPT2_BLOCK_LINEARS[module]}.{param}",
+            tensor.T if param == "weight" else tensor,
+        )
+    elif module == GPT2_FUSED_QKV:
         # One fused projection -> W_query, W_key, W_value (book, listing 5.5).
         split_dim = -1
         if param == "weight" and tensor.shape[-1] % 3 != 0:
@@ -220,9 +234,7 @@ def _gpt2_to_gpt(key: str, tensor: torch.Tensor, cfg: GPTConfig) -> Iterator[tup
                 f"key {key!r}: shape {tuple(tensor.shape)} cannot be split into query, key and "
                 f"value (expected ({cfg.emb_dim}, {3 * cfg.emb_dim}))"
             )
-        for name, part in zip(
-            ("W_query", "W_key", "W_value"), tensor.chunk(3, dim=split_dim), strict=True
-        ):
+        for name, part in zip(BOOK_QKV, tensor.chunk(3, dim=split_dim), strict=True):
             yield f"{block}.att.{name}.{param}", part.T if param == "weight" else part
     else:
         raise CheckpointError(f"unexpected key {key!r} in the GPT-2 checkpoint")
@@ -263,30 +275,30 @@ def convert_gpt2_state_dict(
     if missing:
         raise CheckpointError(
             f"the GPT-2 checkpoint lacks {len(missing)} weight(s) the model needs, first "
-            f"{missing[0]!r} (GPT-2 name {_gpt2_name(missing[0])!r})"
+            f"{missing[0]!r} (GPT-2 name {gpt2_key(missing[0])!r})"
         )
     return converted
 
 
-def _gpt2_name(key: str) -> str:
-    """Best-effort GPT-2 key for one of ours, for error messages."""
-    reverse = [
-        (r"^tok_emb\.weight$", "wte.weight"),
-        (r"^pos_emb\.weight$", "wpe.weight"),
-        (r"^final_norm\.scale$", "ln_f.weight"),
-        (r"^final_norm\.shift$", "ln_f.bias"),
-        (r"^trf_blocks\.(\d+)\.norm1\.scale$", r"h.\1.ln_1.weight"),
-        (r"^trf_blocks\.(\d+)\.norm1\.shift$", r"h.\1.ln_1.bias"),
-        (r"^trf_blocks\.(\d+)\.norm2\.scale$", r"h.\1.ln_2.weight"),
-        (r"^trf_blocks\.(\d+)\.norm2\.shift$", r"h.\1.ln_2.bias"),
-        (r"^trf_blocks\.(\d+)\.att\.W_(query|key|value)\.(\w+)$", r"h.\1.attn.c_attn.\3"),
-        (r"^trf_blocks\.(\d+)\.att\.out_proj\.(\w+)$", r"h.\1.attn.c_proj.\2"),
-        (r"^trf_blocks\.(\d+)\.ff\.layers\.0\.(\w+)$", r"h.\1.mlp.c_fc.\2"),
-        (r"^trf_blocks\.(\d+)\.ff\.layers\.2\.(\w+)$", r"h.\1.mlp.c_proj.\2"),
-    ]
-    for pattern, replacement in reverse:
-        if re.match(pattern, key):
-            return re.sub(pattern, replacement, key)
+def gpt2_key(key: str) -> str:
+    """GPT-2's key for one of the book's `GPTModel` keys (a query, key or value projection: the
+    fused `c_attn` it is cut from); a key of neither model comes back as it is."""
+    top = {ours: theirs for theirs, ours in GPT2_TOP_KEYS.items()}
+    if key in top:
+        return top[key]
+    m = BOOK_BLOCK.match(key)
+    if m is None:
+        return key
+    module, _, param = m.group(2).rpartition(".")
+    norms = {ours: theirs for theirs, ours in GPT2_BLOCK_NORMS.items()}
+    linears = {ours: theirs for theirs, ours in GPT2_BLOCK_LINEARS.items()}
+    params = {ours: theirs for theirs, ours in GPT2_NORM_PARAMS.items()}
+    if module in norms and param in params:
+        return f"h.{m.group(1)}.{norms[module]}.{params[param]}"
+    if module in linears:
+        return f"h.{m.group(1)}.{linears[module]}.{param}"
+    if module.removeprefix("att.") in BOOK_QKV:
+        return f"h.{m.group(1)}.{GPT2_FUSED_QKV}.{param}"
     return key
 
 
@@ -420,12 +432,20 @@ def load_openai_gpt2(
 
 
 __all__ = [
+    "BOOK_QKV",
+    "GPT2_BLOCK_LINEARS",
+    "GPT2_BLOCK_NORMS",
+    "GPT2_CONFIG_FIELDS",
+    "GPT2_FUSED_QKV",
+    "GPT2_NORM_PARAMS",
+    "GPT2_TOP_KEYS",
     "SCORE_KEY",
     "CheckpointError",
     "checkpoint_folder",
     "checkpoint_label_names",
     "config_from_checkpoint",
     "convert_gpt2_state_dict",
+    "gpt2_key",
     "has_classification_head",
     "load_openai_gpt2",
     "resolve_checkpoint",
