@@ -34,7 +34,7 @@ from ..model.weights import (
     SCORE_KEY,
     gpt2_key,
 )
-from .source import load_source, padded, probe_rows, worst_difference, write_card_note
+from .source import ExportError, load_source, padded, probe_rows, worst_difference, write_card_note
 
 #: The largest difference of logits (relative to 1 + their size) the export may add.
 TOLERANCE = 1e-4
@@ -190,7 +190,7 @@ def check_same_logits(model: Any, native: Any, pad_id: int) -> None:
         got = native(**batch, position_ids=positions).logits
         difference = worst_difference(expected, got)
         if difference > TOLERANCE:
-            raise UsageError(
+            raise ExportError(
                 f"--format gpt2: the GPT-2 model's logits differ from the model's by "
                 f"{difference:.2e} on {side}-padded probes (tolerance {TOLERANCE}); not exported"
             )

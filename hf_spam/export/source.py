@@ -9,9 +9,14 @@ from typing import Any
 
 import torch
 
-from ..errors import UsageError
+from ..errors import HfSpamError, UsageError
 from ..files import write_text
 from ..inference.load import check_classifier_folder, label_names
+
+
+class ExportError(HfSpamError, RuntimeError):
+    """An export that could not be made or did not match the model; nothing was written."""
+
 
 #: The classifier class an export reads (`architectures` in a saved folder's config.json).
 CLASSIFIER = "GPTForSequenceClassification"
