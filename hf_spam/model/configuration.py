@@ -56,6 +56,9 @@ class GPTConfig(PretrainedConfig):
             `pad_token_id`, on the right) before the model reads it, as the book's `SpamDataset`
             does with its `max_length` (`--context_length`); set, the classifier gives the same
             answer whatever padding the caller used (pipeline(), a collator). None: rows as given.
+        exportable: Always run the models' exportable path (one padded pass, masks as tensors,
+            no host synchronisation), which they otherwise take only when compiled, exported or
+            traced; same logits, more work on padding.
     """
 
     model_type: ClassVar[str] = "hf_spam_gpt"
@@ -85,6 +88,7 @@ class GPTConfig(PretrainedConfig):
     average_embeddings: bool = False
     disable_causal_mask: bool = False
     padded_length: int | None = None
+    exportable: bool = False
 
     def __post_init__(self, **kwargs: Any) -> None:
         for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):
