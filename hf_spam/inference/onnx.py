@@ -91,10 +91,22 @@ class OnnxClassifier:
     def eval(self) -> OnnxClassifier:
         return self
 
+    def end_of_text_id(self) -> int:
+        """The token an empty text reads as: end-of-text, else the pad token, else 0."""
+        for token in (self.config.eos_token_id, self.config.pad_token_id):
+            if isinstance(token, int) and 0 <= token < self.config.vocab_size:
+                return token
+        return 0
+
     def __call__(self, input_ids: Any, attention_mask: Any) -> Any:
         import torch
         from transformers.modeling_outputs import SequenceClassifierOutput
 
+        if input_ids.shape[1] == 0:
+            # An empty text reads as the end-of-text token, as in the torch model; a graph's
+            # sequence axis cannot be empty.
+            input_ids = input_ids.new_full((input_ids.shape[0], 1), self.end_of_text_id())
+            attention_mask = torch.ones_like(input_ids)
         feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
         (logits,) = self.session.run([ONNX_OUTPUT], feeds)
         return SequenceClassifierOutput(logits=torch.from_numpy(logits))
