@@ -1,5 +1,5 @@
-"""`hf-spam export --format onnx` and `hf-spam predict --backend onnxruntime`: onnxruntime's
-logits are torch's on padded batches, for every head setting the book uses."""
+"""`hf-spam export --format onnx`: onnxruntime's logits are torch's on padded batches, for every
+head setting the book uses."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ HEAD_SETTINGS = {
     "pooled": {"average_embeddings": True},
     "no-causal-mask": {"disable_causal_mask": True},
 }
-TEXTS = ["WIN a free prize, call now", "See you at 7", "ok", "Txt STOP to 8007 " * 4, ""]
 
 
 def export(source, out, *extra) -> int:
@@ -75,30 +74,6 @@ def test_the_folder_holds_a_graph_with_dynamic_axes_tokenizer_config_and_card(ex
     config = json.loads((out / "config.json").read_text())
     assert config["id2label"] == {"0": "ham", "1": "spam"} and "auto_map" not in config
     assert "onnxruntime" in (out / "README.md").read_text()
-
-
-def test_predict_with_onnxruntime_gives_torchs_labels_and_scores(exports, tmp_path):
-    source, out = exports["flexible"]
-    results = {}
-    for name, flags in {"torch": ["--model", str(source)],
-                        "onnx": ["--model", str(out), "--backend", "onnxruntime"]}.items():  # fmt: skip
-        path = tmp_path / f"{name}.jsonl"
-        assert main(["predict", *flags, "--output", str(path), "--batch_size", "2", *TEXTS]) == 0
-        results[name] = [json.loads(line) for line in path.read_text().splitlines()]
-    for torch_row, onnx_row in zip(results["torch"], results["onnx"], strict=True):
-        assert onnx_row["label"] == torch_row["label"]
-        assert onnx_row["scores"] == pytest.approx(torch_row["scores"], abs=1e-4)
-
-
-def test_predict_backend_errors_name_the_flag_and_the_file(exports, capsys):
-    source, out = exports["flexible"]
-    assert main(["predict", "--model", str(source), "--backend", "onnxruntime", "hi"]) == 1
-    (line,) = error_lines(capsys.readouterr().err)
-    assert f"{source}: no model.onnx" in line and "hf-spam export --format onnx" in line
-    argv = ["predict", "--model", str(out), "--backend", "onnxruntime", "--use_pipeline", "true"]
-    assert main([*argv, "hi"]) == 2
-    (line,) = error_lines(capsys.readouterr().err)
-    assert "--use_pipeline" in line and "--backend onnxruntime" in line
 
 
 def test_a_failed_check_leaves_nothing_behind(exports, tmp_path, capsys, monkeypatch):
