@@ -1,7 +1,7 @@
 """Export a trained classifier as ONNX (for onnxruntime) or as transformers' native GPT-2.
 
-    python scripts/export_model.py --format onnx --model runs/spam --output runs/spam-onnx
-    python scripts/export_model.py --format gpt2 --model runs/spam --output runs/spam-gpt2
+python scripts/export_model.py --format onnx --model runs/spam --output runs/spam-onnx
+python scripts/export_model.py --format gpt2 --model runs/spam --output runs/spam-gpt2
 """
 
 import sys

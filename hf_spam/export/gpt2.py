@@ -26,6 +26,7 @@ import torch
 
 from ..errors import UsageError
 from ..files import atomic_output_dir, writing
+from ..model.modeling import position_ids_from_attention_mask
 from ..model.weights import (
     BOOK_QKV,
     GPT2_BLOCK_LINEARS,
@@ -77,10 +78,10 @@ def check_pad_id(tokenizer: Any, path: Path) -> int:
     pad_id = tokenizer.pad_token_id
     ids = tokenizer(END_OF_TEXT_PROBE)["input_ids"]
     if pad_id in ids:
-        return_text = tokenizer.convert_ids_to_tokens(pad_id)
+        token = tokenizer.convert_ids_to_tokens(pad_id)
         raise UsageError(
             f"{path / 'tokenizer_config.json'}: the text {END_OF_TEXT_PROBE!r} ends in token "
-            f"{pad_id} ({return_text}), the pad id: GPT-2's head would skip it as padding where "
+            f"{pad_id} ({token}), the pad id: GPT-2's head would skip it as padding where "
             "this model reads it (save the tokenizer with split_special_tokens=True)"
         )
     return pad_id
@@ -172,21 +173,21 @@ def to_gpt2(model: Any, tokenizer: Any, path: Path) -> Any:
     buffers = [key for key in missing if key.endswith((".attn.bias", ".attn.masked_bias"))]
     if sorted(set(missing) - set(buffers)) or unexpected:  # a mapping gap is a bug here
         raise RuntimeError(f"GPT-2 keys left unmapped: {missing or unexpected}")
-    check_same_logits(model, native, pad_id)
+    check_same_logits(model, native, tokenizer)
     return native
 
 
 @torch.no_grad()
-def check_same_logits(model: Any, native: Any, pad_id: int) -> None:
+def check_same_logits(model: Any, native: Any, tokenizer: Any) -> None:
     """The native model's logits against the classifier's on probe batches padded on the right
     and on the left (where GPT-2 is given position ids from the mask, as its positions count
     padding); a difference above `TOLERANCE` is refused."""
     temperature = float(getattr(model.config, "temperature", 1.0) or 1.0)
-    rows = probe_rows(model.config, avoid=pad_id)
+    rows = probe_rows(model.config, avoid=tokenizer.pad_token_id)
     for side in ("right", "left"):
-        batch = padded(rows, pad_id, side)
+        batch = padded(tokenizer, rows, side)
         expected = model(**batch).logits / temperature
-        positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        positions = position_ids_from_attention_mask(batch["attention_mask"])
         got = native(**batch, position_ids=positions).logits
         difference = worst_difference(expected, got)
         if difference > TOLERANCE:
@@ -214,5 +215,14 @@ def export_gpt2(folder: str, output: str, overwrite: bool = False) -> Path:
             "for text; pad on the right (GPT-2 counts positions from the row's start).",
         ]
         usage = GPT2_USAGE.format(folder=out.name)
-        write_card_note(tmp, path, model.config, "native GPT-2", usage, notes, ["gpt2", "hf_spam"])
+        write_card_note(
+            tmp,
+            path,
+            model.config,
+            "native GPT-2",
+            usage,
+            notes,
+            ["gpt2", "hf_spam"],
+            "transformers",
+        )
     return out

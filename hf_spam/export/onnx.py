@@ -94,7 +94,7 @@ def onnx_program(model: Any, path: Path) -> Any:
 
 
 @torch.no_grad()
-def check_onnx_logits(model: Any, file: Path, pad_id: int) -> float:
+def check_onnx_logits(model: Any, tokenizer: Any, file: Path) -> float:
     """onnxruntime's logits against torch's on left- and right-padded probe batches; the
     largest difference, refused above `TOLERANCE`."""
     ort = import_onnxruntime()
@@ -102,7 +102,7 @@ def check_onnx_logits(model: Any, file: Path, pad_id: int) -> float:
     rows = probe_rows(model.config, avoid=None)
     worst = 0.0
     for side in ("right", "left"):
-        batch = padded(rows, pad_id, side)
+        batch = padded(tokenizer, rows, side)
         expected = model(**batch).logits
         (got,) = session.run([ONNX_OUTPUT], {k: v.numpy() for k, v in batch.items()})
         difference = worst_difference(expected, torch.from_numpy(got))
@@ -125,7 +125,7 @@ def export_onnx(folder: str, output: str, overwrite: bool = False) -> Path:
     with atomic_output_dir(out, overwrite, flag="--output", overwrite_flag="--overwrite") as tmp:
         program = onnx_program(model, path)
         writing(out / ONNX_MODEL_FILE, lambda: program.save(str(tmp / ONNX_MODEL_FILE)), kept)
-        check_onnx_logits(model, tmp / ONNX_MODEL_FILE, tokenizer.pad_token_id)
+        check_onnx_logits(model, tokenizer, tmp / ONNX_MODEL_FILE)
         config = model.config.to_dict()
         config.pop("auto_map", None)  # the modeling code does not travel with the graph
         writing(out / CONFIG_NAME, lambda: write_json(tmp / CONFIG_NAME, config), kept)
@@ -138,7 +138,7 @@ def export_onnx(folder: str, output: str, overwrite: bool = False) -> Path:
             f"Head setting: `trainable_token_pos={model.config.trainable_token_pos}`"
             + (", `average_embeddings`" if model.config.average_embeddings else "")
             + (", `disable_causal_mask`" if model.config.disable_causal_mask else "")
-            + "; padding on either side gives the same logits as torch.",
+            + "; batches padded on either side give torch's logits (checked at export).",
             "`hf-spam predict --backend onnxruntime --model <this folder>` classifies with it.",
         ]
         usage = ONNX_USAGE.format(folder=out.name)

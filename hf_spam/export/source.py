@@ -56,16 +56,14 @@ def probe_rows(config: Any, avoid: int | None, seed: int = 0) -> list[list[int]]
     return rows
 
 
-def padded(rows: list[list[int]], pad_id: int, side: str) -> dict[str, torch.Tensor]:
-    """`input_ids` and `attention_mask` of `rows` padded with `pad_id` on `side`."""
-    width = max(map(len, rows))
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        span = slice(width - len(row), width) if side == "left" else slice(0, len(row))
-        ids[i, span] = torch.tensor(row, dtype=torch.long)
-        mask[i, span] = 1
-    return {"input_ids": ids, "attention_mask": mask}
+def padded(tokenizer: Any, rows: list[list[int]], side: str) -> dict[str, torch.Tensor]:
+    """`input_ids` and `attention_mask` of `rows`, padded by the tokenizer on `side`."""
+    previous, tokenizer.padding_side = tokenizer.padding_side, side
+    try:
+        batch = tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt")
+    finally:
+        tokenizer.padding_side = previous
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
 
 def worst_difference(expected: torch.Tensor, got: torch.Tensor) -> float:
@@ -82,10 +80,12 @@ def write_card_note(
     usage: str,
     notes: list[str],
     tags: list[str],
+    library: str | None = None,
 ) -> None:
     """A README.md for an exported folder: what it is, where it came from, how to use it."""
     labels = ", ".join(f"{i}: {name}" for i, name in enumerate(label_names(config)))
-    front = "\n".join(["---", "pipeline_tag: text-classification", "tags:",
+    library_line = [f"library_name: {library}"] if library else []
+    front = "\n".join(["---", *library_line, "pipeline_tag: text-classification", "tags:",
                        *(f"- {tag}" for tag in tags), "---"])  # fmt: skip
     body = [
         f"# {source.name}: {title}",
