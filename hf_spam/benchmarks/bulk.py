@@ -1,7 +1,8 @@
 """Bulk prediction: `hf-spam predict` end to end, the bulk path against `pipeline()`.
 
 On the tiny classifier and the 124M model: (a) the tiny classifier (2 blocks of width 32, GPT-2's vocabulary) over 100k SMS-length texts,
-end to end in a fresh process (imports and model load included), bulk path vs `--use_pipeline`;
+end to end in a fresh process (imports and model load included), bulk path vs `--use_pipeline`
+vs the bulk path on onnxruntime (`--backend onnxruntime`, the model exported to ONNX first);
 (b) peak resident memory of the bulk path at 10k and 1M lines; (c) the 124M model, bulk vs the
 batched pipeline over the SMS test texts (rows of the speed table, each in its own process), and
 the fastest any fp32 path could be here: the forward's multiply-adds at this CPU's measured matrix
@@ -29,8 +30,13 @@ QUICK_TEXTS, QUICK_MEMORY_SIZES = 5_000, (1_000, 20_000)
 REPEATS = 2
 #: The tiny classifier of the bulk rows: GPT-2's vocabulary and context, 2 blocks of width 32.
 BULK_TINY_CONFIG = dict(emb_dim=32, n_layers=2, n_heads=4)
-#: (a): `hf-spam predict`'s own path, and the same command through `pipeline()`.
-PREDICT_PATHS = {"bulk path": (), "pipeline()": ("--use_pipeline",)}
+#: (a): `hf-spam predict`'s own path, the same command through `pipeline()`, and the bulk path on
+#: onnxruntime: (the model folder it reads, its flags).
+PREDICT_PATHS = {
+    "bulk path": ("torch", ()),
+    "pipeline()": ("torch", ("--use_pipeline",)),
+    "onnxruntime": ("onnx", ("--backend", "onnxruntime")),
+}
 #: (c): the pipeline as it runs today, as it ran before the model grouped texts by length, bulk.
 LARGE_ROWS = ("pipe_hf_spam_batched", "pipe_hf_spam_every_position", "bulk_hf_spam")
 
@@ -81,6 +87,19 @@ def save_tiny_classifier(folder: Path) -> Path:
     return folder
 
 
+def _onnx_export(model: Path, folder: Path) -> Path | None:
+    """`model` exported to ONNX (`hf-spam export --format onnx`); None without onnxruntime."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        progress("onnxruntime is not installed: no onnxruntime row (pip install 'hf_spam[onnx]')")
+        return None
+    from ..export import export_onnx
+
+    progress("tiny, exporting to ONNX")
+    return export_onnx(str(model), str(folder))
+
+
 def timed_predict(model: Path, texts: Path, output: Path, *extra: str) -> Measured:
     """One `hf-spam predict` process, start-up included, as the runner measures its rows."""
     command = [sys.executable, "-m", "hf_spam.cli", "predict", "--model", str(model),
@@ -111,11 +130,14 @@ def run_bulk_benchmark(args: BulkArguments, repeats: int = REPEATS) -> list[dict
     with tempfile.TemporaryDirectory(prefix="hf_spam-bulk-bench-") as tmp:
         tmp = Path(tmp)
         model = save_tiny_classifier(tmp / "tiny")
+        folders = {"torch": model, "onnx": _onnx_export(model, tmp / "tiny-onnx")}
         sample = _write_sample(texts, n_texts, tmp / f"{n_texts}.txt")
-        for label, extra in PREDICT_PATHS.items():
+        for label, (backend, extra) in PREDICT_PATHS.items():
+            if folders[backend] is None:
+                continue
             for repeat in range(repeats):
                 progress(f"tiny, {label}, run {repeat + 1}")
-                measured = timed_predict(model, sample, tmp / "out.jsonl", *extra)
+                measured = timed_predict(folders[backend], sample, tmp / "out.jsonl", *extra)
                 rows.append(bulk_row(f"(a) tiny, {n_texts:,} texts, {label}", n_texts, measured))
         for size in sizes:
             sample = _write_sample(texts, size, tmp / f"{size}.txt")

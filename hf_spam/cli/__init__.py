@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "push": ("hf_spam.cli.push", "Upload a trained model folder to the Hugging Face Hub."),
     "convert": ("hf_spam.cli.convert", "Convert an OpenAI GPT-2 checkpoint to the book's GPT."),
+    "export": ("hf_spam.cli.export", "Export a trained classifier as ONNX or native GPT-2."),
     "benchmark": ("hf_spam.cli.benchmark", "Speed and memory of the book's workload."),
     "experiments": ("hf_spam.cli.experiments", "The book's table of experiments, row for row."),
     "demo": ("hf_spam.cli.demo", "A Gradio app to try a trained model in the browser."),

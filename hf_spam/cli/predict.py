@@ -13,6 +13,7 @@ Texts take the bulk path (`hf_spam.inference.bulk`): read lazily, tokenized and 
 batches of --batch_size, --window_size texts at a time, predictions written as they come, so a
 file of millions of lines runs in constant memory. `--use_pipeline` sends them through
 `pipeline()` text by text instead (the same results, slower; for comparison).
+`--backend onnxruntime` runs the bulk path on a folder written by `hf-spam export --format onnx`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..files import output_lock
 from ..inference.bulk import DEFAULT_WINDOW_SIZE, check_window_size, classify_bulk
 from ..inference.files import PREDICTION_FORMATS, iter_texts, write_predictions
 from ..inference.load import InferenceArguments, Prediction, classify, load_classifier, one_line
+from ..inference.onnx import BACKENDS, load_onnx_classifier
 from ..reporting import format_table
 from .arguments import ArgumentParser, parser_for
 
@@ -73,9 +75,19 @@ class PredictArguments:
         default=DEFAULT_WINDOW_SIZE,
         metadata={"help": "Texts read, length-sorted and written at a time on the bulk path."},
     )
+    backend: str = field(
+        default="torch",
+        metadata={
+            "help": "What runs the bulk path: torch, or onnxruntime on a folder written by "
+            "hf-spam export --format onnx.",
+            "choices": list(BACKENDS),
+        },
+    )
 
     def __post_init__(self) -> None:
         check_window_size(self.window_size)
+        if self.backend != "torch" and self.use_pipeline:
+            raise UsageError(f"--use_pipeline runs torch; it cannot take --backend {self.backend}")
         if self.output is None:
             return
         path = Path(self.output)
@@ -153,15 +165,19 @@ def run(argv: list[str]) -> int:
 
 def _predict(args: PredictArguments, inference_args: InferenceArguments, positional: Any) -> int:
     texts = _text_source(args, positional.texts)
-    classifier = load_classifier(args.model, **asdict(inference_args))
     batch_size = inference_args.batch_size
+    if args.backend == "onnxruntime":
+        model, tokenizer = load_onnx_classifier(args.model, device=inference_args.device)
+    else:
+        classifier = load_classifier(args.model, **asdict(inference_args))
+        model, tokenizer = classifier.model, classifier.tokenizer
     if args.use_pipeline:
         texts = list(texts)
         predictions = classify(classifier, texts, batch_size=batch_size, progress=args.progress)
     else:
         predictions = classify_bulk(
-            classifier.model,
-            classifier.tokenizer,
+            model,
+            tokenizer,
             texts,
             batch_size=batch_size,
             window_size=args.window_size,

@@ -30,21 +30,30 @@ class OutputWriteError(HfSpamError, OSError):
     """An output could not be written; its destination was left as it was."""
 
 
-def check_output_dir(path: str | os.PathLike, overwrite: bool, flag: str = "--output_dir") -> Path:
-    """Refuse to write into a non-empty folder unless asked to, before any work starts."""
+def check_output_dir(
+    path: str | os.PathLike,
+    overwrite: bool,
+    flag: str = "--output_dir",
+    overwrite_flag: str = "--overwrite_output_dir",
+) -> Path:
+    """Refuse to write into a non-empty folder unless asked to (`overwrite_flag`), before any
+    work starts."""
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise OutputExistsError(f"{flag} {path} exists and is not a folder")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise OutputExistsError(
-            f"{flag} {path} exists and is not empty; pass --overwrite_output_dir to replace it"
+            f"{flag} {path} exists and is not empty; pass {overwrite_flag} to replace it"
         )
     return path
 
 
 @contextmanager
 def atomic_output_dir(
-    path: str | os.PathLike, overwrite: bool = False, flag: str = "--output_dir"
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    flag: str = "--output_dir",
+    overwrite_flag: str = "--overwrite_output_dir",
 ) -> Iterator[Path]:
     """Yield a temporary folder beside `path` that replaces `path` only if the block succeeds.
 
@@ -55,7 +64,7 @@ def atomic_output_dir(
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(path, flag):
-        path = check_output_dir(path, overwrite, flag)
+        path = check_output_dir(path, overwrite, flag, overwrite_flag)
         remove_leftovers(path, *TEMPORARY_PREFIXES)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
         try:

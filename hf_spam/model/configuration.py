@@ -61,6 +61,9 @@ class GPTConfig(PretrainedConfig):
         decision_threshold: Binary models: the probability of label id 1 at or above which
             hf_spam's predictions say label 1; None decides by argmax. Like `temperature`, read
             by `predict`, `evaluate`, `serve` and the demo, not by `pipeline()`.
+        exportable: Always run the models' exportable path (one padded pass, masks as tensors,
+            no host synchronisation), which they otherwise take only when compiled, exported or
+            traced; same logits, more work on padding.
     """
 
     model_type: ClassVar[str] = "hf_spam_gpt"
@@ -92,6 +95,7 @@ class GPTConfig(PretrainedConfig):
     padded_length: int | None = None
     temperature: float = 1.0
     decision_threshold: float | None = None
+    exportable: bool = False
 
     def __post_init__(self, **kwargs: Any) -> None:
         for name in ("vocab_size", "context_length", "emb_dim", "n_heads", "n_layers"):

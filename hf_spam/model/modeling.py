@@ -38,7 +38,9 @@ from transformers.modeling_outputs import (
     CausalLMOutputWithPast,
     SequenceClassifierOutput,
 )
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import can_return_tuple
+from transformers.utils.deprecation import deprecate_kwarg
 
 from .configuration import GPTConfig
 
@@ -53,6 +55,23 @@ def _cache_argument(cache: Cache | None, kwargs: dict[str, Any]) -> Cache | None
     """The key/value cache, whether the caller called it `cache` or `past_key_values`."""
     legacy = kwargs.pop("past_key_values", None)
     return cache if cache is not None else legacy
+
+
+def _renamed_cache_argument(forward):
+    """transformers' own deprecation of `past_key_values=` (a warning, then renamed to `cache`),
+    where `cache` is the name; older versions pass `past_key_values` and get no warning."""
+    if CACHE_FIELD != "cache":
+        return forward
+    return deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")(forward)
+
+
+def is_exporting() -> bool:
+    """Whether this call is being compiled, exported or traced rather than run.
+
+    A graph cannot keep a Python decision taken on tensor values (the length of the longest
+    row, whether a batch is padded), so the models then take their exportable path: one padded
+    pass, masks as tensors (see `GPTPreTrainedModel.exportable_forward`)."""
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing()
 
 
 class LayerNorm(nn.Module):
@@ -94,13 +113,45 @@ class FeedForward(nn.Module):
         return self.layers(x)
 
 
-class MultiHeadAttention(nn.Module):
-    """Causal multi-head self-attention (chapter 3), computed by SDPA.
+def book_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    is_causal: bool = False,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The book's attention (chapter 3): scaled dot products, masked, softmax, dropout.
 
-    The book's own formulation (`attention_weights`) runs instead when the model was loaded with
-    `attn_implementation="eager"` or when the caller asks for the attention weights, which SDPA
-    does not return. With `disable_causal_mask` (the book's bonus experiment) every token sees
-    every other one.
+    transformers' calling convention for an attention function (`AttentionInterface`), so that
+    `attn_implementation="eager"` is this one and `"sdpa"` (or any registered kernel) replaces it
+    at run time. Returns the context `(b, queries, heads, head_dim)` and the weights.
+    """
+    scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
+    scores = (query @ key.transpose(2, 3)) * scaling
+    if is_causal:
+        attention_mask = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device)
+        attention_mask = attention_mask.tril()
+    if attention_mask is not None:
+        scores = scores.masked_fill(~attention_mask, -torch.inf)
+    # Softmax in fp32, as transformers' eager attention: exp and sum lose precision in 16 bits.
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = F.dropout(weights, dropout, module.training)
+    return (weights @ value).transpose(1, 2).contiguous(), weights
+
+
+class MultiHeadAttention(nn.Module):
+    """Causal multi-head self-attention (chapter 3), by the function `attn_implementation` names.
+
+    The attention function comes from transformers' `AttentionInterface`: `sdpa` (the default,
+    `torch.nn.functional.scaled_dot_product_attention`), `eager` (the book's own formulation,
+    `book_attention`) or any other registered one, so `model.set_attn_implementation(...)`
+    switches it at run time. The book's formulation also runs when the caller asks for the
+    attention weights, which SDPA does not return. With `disable_causal_mask` (the book's bonus
+    experiment) every token sees every other one.
     """
 
     def __init__(self, cfg: GPTConfig, layer_idx: int = 0):
@@ -116,6 +167,7 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(d_out, d_out)
         self.dropout = cfg.drop_rate
         self.causal = not cfg.disable_causal_mask
+        self.is_causal = self.causal  # what transformers' attention functions read
 
     def forward(
         self,
@@ -144,39 +196,20 @@ class MultiHeadAttention(nn.Module):
 
         # No explicit mask (no padding, no cache): the causal triangle, SDPA's fastest kernel.
         is_causal = self.causal and attn_mask is None and queries.shape[2] > 1
-        weights = None
-        if output_attentions or self.config._attn_implementation == "eager":
-            weights = self.attention_weights(queries, keys, attn_mask, is_causal)
-            context = weights @ values
-        else:
-            context = F.scaled_dot_product_attention(
-                queries,
-                keys,
-                values,
-                attn_mask=attn_mask,
-                dropout_p=self.dropout if self.training else 0.0,
-                is_causal=is_causal,
-            )
-        context = context.transpose(1, 2).reshape(b, queries.shape[2], -1)
+        implementation = "eager" if output_attentions else self.config._attn_implementation
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, book_attention)
+        context, weights = attention(
+            self,
+            queries,
+            keys,
+            values,
+            attn_mask,
+            dropout=self.dropout if self.training else 0.0,
+            scaling=self.head_dim**-0.5,
+            is_causal=is_causal,
+        )
+        context = context.reshape(b, queries.shape[2], -1)
         return self.out_proj(context), weights if output_attentions else None
-
-    def attention_weights(
-        self,
-        queries: torch.Tensor,
-        keys: torch.Tensor,
-        attn_mask: torch.Tensor | None,
-        is_causal: bool,
-    ) -> torch.Tensor:
-        """The book's attention weights: scaled dot products, masked, softmax, dropout."""
-        scores = queries @ keys.transpose(2, 3) / math.sqrt(self.head_dim)
-        if is_causal:
-            attn_mask = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device)
-            attn_mask = attn_mask.tril()
-        if attn_mask is not None:
-            scores = scores.masked_fill(~attn_mask, -torch.inf)
-        # Softmax in fp32, as transformers' eager attention: exp and sum lose precision in 16 bits.
-        weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(queries.dtype)
-        return F.dropout(weights, self.dropout, self.training)
 
 
 class TransformerBlock(GradientCheckpointingLayer):
@@ -236,10 +269,18 @@ def position_ids_from_attention_mask(attention_mask: torch.Tensor) -> torch.Tens
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
-def is_right_padded(attention_mask: torch.Tensor) -> bool:
-    """Whether every row is its real tokens followed by padding only."""
+def right_padding(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Whether every row is its real tokens followed by padding only, as a 0-d bool tensor."""
     mask = attention_mask.bool()
-    return bool((mask[:, 1:] <= mask[:, :-1]).all())
+    # Compared with the first `count` positions of each row, not with shifted copies of the
+    # mask: the shifted copies' lengths (n - 1) would pin an exported graph's sequence length.
+    positions = torch.arange(mask.shape[-1], device=mask.device)
+    return (mask == (positions < mask.sum(-1, keepdim=True))).all()
+
+
+def is_right_padded(attention_mask: torch.Tensor) -> bool:
+    """`right_padding` as a Python bool (a host synchronisation)."""
+    return bool(right_padding(attention_mask))
 
 
 def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -266,6 +307,53 @@ def build_attention_mask(
     if causal:
         allowed = allowed & (key_pos <= query_pos)
     return allowed | (key_pos == query_pos)
+
+
+def full_attention_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """A caller's 4-D mask `(b, 1 or heads, queries, keys)` as this model's boolean one.
+
+    transformers builds them (`generate()` with a static cache, bidirectional masks): boolean
+    (True attends) or additive floats (0 attends). A query that may see no key at all (padding
+    in front of a text) sees every key instead, so neither attention function turns it into NaNs
+    (its output is ignored)."""
+    allowed = attention_mask if attention_mask.dtype == torch.bool else attention_mask == 0
+    return allowed | ~allowed.any(-1, keepdim=True)
+
+
+def padding_as_tensors(
+    attention_mask: torch.Tensor, query_length: int, causal: bool, from_start: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The attention mask and position ids of any 2-D padding mask, by tensor operations alone.
+
+    The same numbers as `GPTModel`'s data-dependent path: that path reads a right-padded causal
+    batch from the start (`from_start`) as the causal triangle over positions 0..n-1, padding
+    positions included; here both readings are computed and `right_padding` picks one.
+    """
+    mask = build_attention_mask(attention_mask, query_length, causal)
+    positions = position_ids_from_attention_mask(attention_mask)[:, -query_length:]
+    if causal and from_start:
+        right = right_padding(attention_mask)
+        triangle = build_attention_mask(torch.ones_like(attention_mask), query_length, causal)
+        mask = (triangle & right) | (mask & ~right)  # onnxruntime has no boolean `Where`
+        in_order = torch.arange(query_length, device=attention_mask.device)
+        positions = torch.where(right, in_order.expand_as(positions), positions)
+    return mask, positions
+
+
+def pad_right_to(
+    inputs: torch.Tensor, attention_mask: torch.Tensor, length: int, fill: int
+) -> torch.Tensor:
+    """Each row's real tokens first, cut or padded with `fill` to `length` (the book's rows).
+
+    A scatter to each real token's rank among its row's real tokens: shapes follow `length`, not
+    the data, so it suits an exported graph too. Tokens past `length` go to columns of their
+    own beyond it, which are cut."""
+    real = attention_mask.bool()
+    rank = real.long().cumsum(-1) - 1
+    beyond = length + torch.arange(inputs.shape[1], device=inputs.device)
+    target = torch.where(real & (rank < length), rank, beyond)
+    rows = inputs.new_full((inputs.shape[0], length + inputs.shape[1]), fill)
+    return rows.scatter(1, target, inputs)[:, :length]
 
 
 def pack_right(
@@ -358,6 +446,14 @@ class GPTPreTrainedModel(PreTrainedModel):
             output_hidden_states = self.config.output_hidden_states
         return bool(output_attentions), bool(output_hidden_states)
 
+    def exportable_forward(self) -> bool:
+        """Whether to run the exportable path: one padded pass over the batch as given, its
+        masks and the head's positions as tensors, no host synchronisation and no shape that
+        depends on the data. The same logits; the default path instead skips the work on
+        padding, which needs the lengths on the host. Taken when compiled, exported or traced
+        (`is_exporting`), or always with `config.exportable`."""
+        return bool(getattr(self.config, "exportable", False)) or is_exporting()
+
 
 class GPTModel(GPTPreTrainedModel):
     """Embeddings, transformer blocks and the final norm: hidden states for any head."""
@@ -425,18 +521,9 @@ class GPTModel(GPTPreTrainedModel):
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
 
-        causal = not self.config.disable_causal_mask
-        padded = attention_mask is not None and not bool(attention_mask.bool().all())
-        if padded and causal and past_length == 0 and is_right_padded(attention_mask):
-            # Real tokens never look right, so the causal mask alone hides right padding:
-            # SDPA's fused causal kernel, and positions 0..n-1 are the real tokens' positions.
-            padded = False
-        attn_mask = None
-        if padded or (causal and past_length > 0 and num_tokens > 1):
-            if attention_mask is None:
-                attention_mask = torch.ones(batch_size, total_length, device=device)
-            attn_mask = build_attention_mask(attention_mask, num_tokens, causal)
-
+        attn_mask, mask_positions = self.attention_inputs(
+            attention_mask, batch_size, num_tokens, past_length, device
+        )
         if block_inputs is not None:
             x = block_inputs
             if _is_checkpointing(self.trf_blocks[start_block:]) and not x.requires_grad:
@@ -447,12 +534,10 @@ class GPTModel(GPTPreTrainedModel):
                 x = x.detach().requires_grad_()
         else:
             if position_ids is None:
-                if padded:
-                    position_ids = position_ids_from_attention_mask(attention_mask)
-                    position_ids = position_ids[:, -num_tokens:]
-                else:
-                    position_ids = torch.arange(past_length, total_length, device=device)
-                    position_ids = position_ids.unsqueeze(0)
+                position_ids = mask_positions
+            if position_ids is None:
+                position_ids = torch.arange(past_length, total_length, device=device)
+                position_ids = position_ids.unsqueeze(0)
             tok_embeds = self.tok_emb(input_ids) if inputs_embeds is None else inputs_embeds
             x = self.drop_emb(tok_embeds + self.pos_emb(position_ids))
 
@@ -480,6 +565,39 @@ class GPTModel(GPTPreTrainedModel):
             attentions=all_attentions,
             **{CACHE_FIELD: cache if use_cache else None},
         )
+
+    def attention_inputs(
+        self,
+        attention_mask: torch.Tensor | None,
+        batch_size: int,
+        num_tokens: int,
+        past_length: int,
+        device: torch.device,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The blocks' attention mask (None: the causal triangle or nothing hidden) and the
+        position ids the padding implies (None: 0..n-1 after the cached tokens)."""
+        causal = not self.config.disable_causal_mask
+        total_length = past_length + num_tokens
+        if attention_mask is not None and attention_mask.dim() == 4:
+            return full_attention_mask(attention_mask), None
+        if self.exportable_forward():
+            if attention_mask is None:
+                attention_mask = torch.ones(batch_size, total_length, device=device)
+            return padding_as_tensors(attention_mask, num_tokens, causal, past_length == 0)
+        padded = attention_mask is not None and not bool(attention_mask.bool().all())
+        if padded and causal and past_length == 0 and is_right_padded(attention_mask):
+            # Real tokens never look right, so the causal mask alone hides right padding:
+            # SDPA's fused causal kernel, and positions 0..n-1 are the real tokens' positions.
+            padded = False
+        attn_mask = None
+        if padded or (causal and past_length > 0 and num_tokens > 1):
+            if attention_mask is None:
+                attention_mask = torch.ones(batch_size, total_length, device=device)
+            attn_mask = build_attention_mask(attention_mask, num_tokens, causal)
+        positions = None
+        if padded:
+            positions = position_ids_from_attention_mask(attention_mask)[:, -num_tokens:]
+        return attn_mask, positions
 
 
 class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
@@ -665,10 +783,7 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
             return input_ids[:, : self.config.context_length], None
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        packed, _ = pack_right(input_ids, attention_mask, length, self.config.pad_token_id)
-        rows = packed.new_full((packed.shape[0], length), self.config.pad_token_id)
-        rows[:, : packed.shape[1]] = packed
-        return rows, None
+        return pad_right_to(input_ids, attention_mask, length, self.config.pad_token_id), None
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
         """The state the head reads from final-norm states `(batch, tokens, emb)` at every
@@ -715,6 +830,8 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
             attention_mask = None
         if attention_mask is None:
             attention_mask = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)
+        if self.exportable_forward():
+            return self.padded_pass_state(x, attention_mask, start_block)
         # Packed padding is never attended to nor read, but it is embedded: 0 is in any vocabulary.
         x, mask = pack_right(x, attention_mask, self.config.context_length, 0)
         no_real_token = mask[:, 0] == 0
@@ -732,6 +849,23 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
             rows_in_order.append(index)
         inverse = torch.argsort(torch.cat(rows_in_order))
         return self.gpt.final_norm(torch.cat(parts)[inverse])
+
+    def padded_pass_state(
+        self, x: torch.Tensor, attention_mask: torch.Tensor, start_block: int
+    ) -> torch.Tensor:
+        """`pooled_states` as one pass over the batch as given, for a graph: no packing, no
+        length groups, the last real token gathered by index. A row without a real token reads
+        as the end-of-text token alone, as there; rows are cut to the context's first columns
+        (the same tokens as there for right padding)."""
+        x = x[:, : self.config.context_length]
+        mask = attention_mask[:, : self.config.context_length].long()
+        first = torch.arange(mask.shape[1], device=mask.device) == 0
+        stand_in = first & (mask.sum(-1, keepdim=True) == 0)  # column 0 of rows with no token
+        mask = mask.masked_fill(stand_in, 1)
+        if not x.is_floating_point():
+            x = x.masked_fill(stand_in, self._end_of_text_id())
+        last = last_token_index(mask)
+        return self.gpt.final_norm(self._state_at(x, mask, last, start_block))
 
     def _end_of_text_id(self) -> int:
         """The token an empty text reads as: end-of-text, or 0 if the vocabulary lacks it."""
@@ -752,7 +886,7 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
         n_layers = self.config.n_layers
         if start_block >= n_layers:  # the cache already holds the blocks' output
             return x[torch.arange(x.shape[0]), index]
-        padded = mask is not None and not bool(mask.all())
+        padded = mask is not None and (self.exportable_forward() or not bool(mask.all()))
         inputs = {"block_inputs": x} if x.is_floating_point() else {"input_ids": x}
         hidden = self.gpt(
             **inputs,

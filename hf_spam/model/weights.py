@@ -3,12 +3,12 @@
 GPT-2 checkpoints on the Hub come in two key layouts: bare (`h.0.attn.c_attn.weight`, as in the
 `openai-community/gpt2*` repos) and `transformer.`-prefixed (what `GPT2LMHeadModel.save_pretrained`
 and `GPT2ForSequenceClassification.save_pretrained` write; the latter adds its head,
-`score.weight`, which becomes the classifier's `out_head` when the labels agree). Both store
-linear layers as `Conv1D` (weights transposed against `nn.Linear`) and the query, key and value
-projections fused in one `c_attn`. This module renames, transposes and splits
-them into the names of `modeling.py`, and refuses anything it cannot account for: a missing key,
-a leftover key or a shape mismatch is an error that names the key, never a silent partial load.
-Only safetensors are read; pickled checkpoints are refused.
+`score.weight`, which becomes the classifier's `out_head` when the labels agree). Both store linear
+layers as `Conv1D` (weights transposed against `nn.Linear`) and the query, key and value
+projections fused in one `c_attn`. This module reads them and `gpt2_keys.py` renames, transposes
+and splits them into the names of `modeling.py`; both refuse anything they cannot account for: a
+missing key, a leftover key or a shape mismatch is an error that names the key, never a silent
+partial load. Only safetensors are read; pickled checkpoints are refused.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import copy
 import logging
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,21 +33,16 @@ from ..constants import (
 from ..errors import CheckpointError, ModelLoadError
 from ..files import read_json
 from .configuration import GPT2_PRESETS, GPTConfig
+from .gpt2_keys import (
+    GPT2_CONFIG_FIELDS,
+    check_checkpoint_sizes,
+    convert_gpt2_state_dict,
+    strip_prefix,
+)
 from .modeling import GPTForSequenceClassification, GPTPreTrainedModel
 
 logger = logging.getLogger(__name__)
 
-# Buffers of transformers' GPT-2 attention (the causal mask), not weights.
-IGNORED_KEY = re.compile(r"^h\.\d+\.attn\.(bias|masked_bias)$")
-# GPT-2's `config.json` fields -> GPTConfig fields.
-GPT2_CONFIG_FIELDS = {
-    "vocab_size": "vocab_size",
-    "n_positions": "context_length",
-    "n_embd": "emb_dim",
-    "n_head": "n_heads",
-    "n_layer": "n_layers",
-    "layer_norm_epsilon": "layer_norm_eps",
-}
 #: The head of transformers' `GPT2ForSequenceClassification`: (num_labels, n_embd), no bias.
 SCORE_KEY = "score.weight"
 #: transformers' names for classes nobody named (`LABEL_0`, `LABEL_1`, ...).
@@ -139,17 +133,6 @@ def _read_tensors(files: list[Path]) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def strip_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Bare GPT-2 keys from either layout; drops the tied `lm_head` and the mask buffers."""
-    out = {}
-    for key, tensor in state_dict.items():
-        bare = key.removeprefix("transformer.")
-        if bare == "lm_head.weight" or IGNORED_KEY.match(bare):
-            continue
-        out[bare] = tensor
-    return out
-
-
 def _read_config(config_file: Path | None) -> dict[str, Any]:
     """A checkpoint's `config.json` as a dict ({} without one)."""
     if config_file is None:
@@ -183,135 +166,6 @@ def config_from_checkpoint(
             )
         fields["n_heads"] = by_width[fields["emb_dim"]]
     return GPTConfig(**{**fields, **overrides})
-
-
-def check_checkpoint_sizes(
-    state_dict: dict[str, torch.Tensor], config: GPTConfig, where: str | os.PathLike
-) -> None:
-    """The config's vocabulary, width, context and depth must be the weights' (either key
-    layout): a `config.json` that does not belong to its weights (say `n_layer: 100000`) would
-    otherwise build the model it describes, however large, before the weights are compared."""
-    bare = strip_prefix(state_dict)
-    found: dict[str, int] = {}
-    if "wte.weight" in bare:
-        found["vocab_size"], found["emb_dim"] = bare["wte.weight"].shape
-    if "wpe.weight" in bare:
-        found["context_length"] = bare["wpe.weight"].shape[0]
-    layers = {int(m.group(1)) for key in bare if (m := re.match(r"h\.(\d+)\.", key))}
-    if layers:
-        found["n_layers"] = len(layers)
-    theirs = {ours: name for name, ours in GPT2_CONFIG_FIELDS.items()}
-    for key, value in found.items():
-        if getattr(config, key) != value:
-            raise CheckpointError(
-                f"{where}: {theirs[key]} ({key}) is {getattr(config, key)!r} but the weights have "
-                f"{value}; the config does not belong to these weights"
-            )
-
-
-def _gpt2_to_gpt(key: str, tensor: torch.Tensor, cfg: GPTConfig) -> Iterator[tuple[str, Any]]:
-    """Our key(s) and tensor(s) for one GPT-2 key, as (new key, tensor) pairs."""
-    simple = {
-        "wte.weight": "tok_emb.weight",
-        "wpe.weight": "pos_emb.weight",
-        "ln_f.weight": "final_norm.scale",
-        "ln_f.bias": "final_norm.shift",
-    }
-    if key in simple:
-        yield simple[key], tensor
-        return
-    m = re.match(r"h\.(\d+)\.(.+)$", key)
-    if m is None:
-        raise CheckpointError(f"unexpected key {key!r} in the GPT-2 checkpoint")
-    block, rest = f"trf_blocks.{m.group(1)}", m.group(2)
-    norms = {"ln_1": "norm1", "ln_2": "norm2"}
-    linears = {
-        "attn.c_proj": "att.out_proj",
-        "mlp.c_fc": "ff.layers.0",
-        "mlp.c_proj": "ff.layers.2",
-    }
-    module, _, param = rest.rpartition(".")
-    if module in norms:
-        yield f"{block}.{norms[module]}.{'scale' if param == 'weight' else 'shift'}", tensor
-    elif module in linears:
-        # Conv1D stores (in, out); nn.Linear wants (out, in).
-        yield f"{block}.{linears[module]}.{param}", tensor.T if param == "weight" else tensor
-    elif module == "attn.c_attn":
-        # One fused projection -> W_query, W_key, W_value (book, listing 5.5).
-        split_dim = -1
-        if param == "weight" and tensor.shape[-1] % 3 != 0:
-            raise CheckpointError(
-                f"key {key!r}: shape {tuple(tensor.shape)} cannot be split into query, key and "
-                f"value (expected ({cfg.emb_dim}, {3 * cfg.emb_dim}))"
-            )
-        for name, part in zip(
-            ("W_query", "W_key", "W_value"), tensor.chunk(3, dim=split_dim), strict=True
-        ):
-            yield f"{block}.att.{name}.{param}", part.T if param == "weight" else part
-    else:
-        raise CheckpointError(f"unexpected key {key!r} in the GPT-2 checkpoint")
-
-
-def convert_gpt2_state_dict(
-    state_dict: dict[str, torch.Tensor], config: GPTConfig
-) -> dict[str, torch.Tensor]:
-    """A GPT-2 state dict (either layout) as a `GPTModel` state dict, checked key by key.
-
-    Raises `CheckpointError` naming the GPT-2 key for leftover keys, missing keys and shape
-    mismatches (with both shapes).
-    """
-    from .modeling import GPTModel
-
-    with torch.device("meta"):  # shapes only, no memory
-        expected = GPTModel(config).state_dict()
-    converted: dict[str, torch.Tensor] = {}
-    origin: dict[str, str] = {}
-    for key, tensor in strip_prefix(state_dict).items():
-        for new_key, new_tensor in _gpt2_to_gpt(key, tensor, config):
-            if new_key not in expected:
-                raise CheckpointError(
-                    f"unexpected key {key!r} in the GPT-2 checkpoint (no {new_key!r} in a model "
-                    f"with n_layers={config.n_layers})"
-                )
-            want = tuple(expected[new_key].shape)
-            got = tuple(new_tensor.shape)
-            if got != want:
-                raise CheckpointError(
-                    f"shape mismatch for {key!r} -> {new_key!r}: checkpoint has {got}, model "
-                    f"expects {want} (emb_dim={config.emb_dim}, context_length="
-                    f"{config.context_length}, vocab_size={config.vocab_size})"
-                )
-            converted[new_key] = new_tensor.contiguous()
-            origin[new_key] = key
-    missing = [k for k in expected if k not in converted]
-    if missing:
-        raise CheckpointError(
-            f"the GPT-2 checkpoint lacks {len(missing)} weight(s) the model needs, first "
-            f"{missing[0]!r} (GPT-2 name {_gpt2_name(missing[0])!r})"
-        )
-    return converted
-
-
-def _gpt2_name(key: str) -> str:
-    """Best-effort GPT-2 key for one of ours, for error messages."""
-    reverse = [
-        (r"^tok_emb\.weight$", "wte.weight"),
-        (r"^pos_emb\.weight$", "wpe.weight"),
-        (r"^final_norm\.scale$", "ln_f.weight"),
-        (r"^final_norm\.shift$", "ln_f.bias"),
-        (r"^trf_blocks\.(\d+)\.norm1\.scale$", r"h.\1.ln_1.weight"),
-        (r"^trf_blocks\.(\d+)\.norm1\.shift$", r"h.\1.ln_1.bias"),
-        (r"^trf_blocks\.(\d+)\.norm2\.scale$", r"h.\1.ln_2.weight"),
-        (r"^trf_blocks\.(\d+)\.norm2\.shift$", r"h.\1.ln_2.bias"),
-        (r"^trf_blocks\.(\d+)\.att\.W_(query|key|value)\.(\w+)$", r"h.\1.attn.c_attn.\3"),
-        (r"^trf_blocks\.(\d+)\.att\.out_proj\.(\w+)$", r"h.\1.attn.c_proj.\2"),
-        (r"^trf_blocks\.(\d+)\.ff\.layers\.0\.(\w+)$", r"h.\1.mlp.c_fc.\2"),
-        (r"^trf_blocks\.(\d+)\.ff\.layers\.2\.(\w+)$", r"h.\1.mlp.c_proj.\2"),
-    ]
-    for pattern, replacement in reverse:
-        if re.match(pattern, key):
-            return re.sub(pattern, replacement, key)
-    return key
 
 
 def has_classification_head(name_or_path: str | os.PathLike) -> bool:
@@ -412,10 +266,10 @@ def load_openai_gpt2(
             config_overrides = {**labels, **config_overrides}
     if config is None:
         config = config_from_checkpoint(strip_prefix(state_dict), config_file, **config_overrides)
+        check_checkpoint_sizes(state_dict, config, config_file or name_or_path)
     elif config_overrides:
         config = copy.deepcopy(config)
         config.update(config_overrides)
-    check_checkpoint_sizes(state_dict, config, config_file or name_or_path)
     converted = convert_gpt2_state_dict(state_dict, config)
     config.name_or_path = str(name_or_path)
     model = model_cls(config)
@@ -445,6 +299,7 @@ def load_openai_gpt2(
 
 
 __all__ = [
+    "GPT2_CONFIG_FIELDS",
     "SCORE_KEY",
     "CheckpointError",
     "check_checkpoint_sizes",

@@ -385,6 +385,20 @@ CASES = [
     ("convert-default-gpt2-offline", FAILURE, "cannot be reached (offline", lambda p: (
         ["convert", "--source", "openai-community/gpt2", "--output_dir", p.out("cv9")],
         p.out("cv9"), None)),
+    # --- export
+    ("export-bad-format", USAGE, "argument --format: invalid choice: 'tflite'", lambda p: (
+        ["export", "--format", "tflite", "--model", p.model, "--output", p.out("ex1")],
+        p.out("ex1"), None)),
+    ("export-busy-output", USAGE, "exists and is not empty; pass --overwrite", lambda p: (
+        ["export", "--format", "gpt2", "--model", p.model, "--output", p.busy("ex")], None, None)),
+    ("export-model-missing", FAILURE, "missing-model: not a folder", lambda p: (
+        ["export", "--format", "gpt2", "--model", p.root / "missing-model", "--output",
+         p.out("ex2")], p.out("ex2"), None)),
+    ("export-book-reading", USAGE, "trainable_token_pos=last", lambda p: (
+        ["export", "--format", "gpt2", "--model", p.copy_model("last", _edit_config(
+            trainable_token_pos="last")), "--output", p.out("ex3")], p.out("ex3"), None)),
+    ("predict-onnx-backend-torch-folder", FAILURE, "no model.onnx", lambda p: predict(
+        "--model", p.model, "--backend", "onnxruntime", "hi", out=p.out("ox.jsonl"))),
     # --- prepare-data
     ("prepare-split-fractions", USAGE, "--split_fractions 0.5,0.5,0.5: expected three positive numbers",
      lambda p: (["prepare-data", "--split_fractions", "0.5,0.5,0.5", "--save_to_disk",

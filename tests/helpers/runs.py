@@ -56,14 +56,29 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory, data: Path) -> Path:
     return out
 
 
-def random_model(folder: Path, id2label: dict[int, str] | None = None, seed: int = 0) -> Path:
-    """An untrained tiny classifier with its tokenizer, saved as training saves one."""
+def random_model(
+    folder: Path,
+    id2label: dict[int, str] | None = None,
+    seed: int = 0,
+    head_bias: float = 0.0,
+    **config_fields: Any,
+) -> Path:
+    """An untrained tiny classifier with its tokenizer, saved as training saves one.
+
+    `head_bias`: the spread of a random head bias (a fresh head's is 0, a trained one's is not);
+    `config_fields` set other `GPTConfig` fields (the book's head settings)."""
     import torch
 
     torch.manual_seed(seed)
     id2label = id2label or {0: "ham", 1: "spam"}
-    config = GPTConfig(**TINY_CONFIG, num_labels=len(id2label), id2label=id2label)
-    GPTForSequenceClassification(config).save_pretrained(folder)
+    config = GPTConfig(
+        **{**TINY_CONFIG, **config_fields}, num_labels=len(id2label), id2label=id2label
+    )
+    model = GPTForSequenceClassification(config)
+    if head_bias:
+        with torch.no_grad():
+            model.out_head.bias.normal_(0.0, head_bias)
+    model.save_pretrained(folder)
     get_tokenizer(config.context_length).save_pretrained(folder)
     return folder
 
