@@ -86,6 +86,14 @@ def _train_args(spam_csv: Path, out: Path, *extra: str) -> list[str]:
     return ["train", *tiny_args(spam_csv, out, *fast, *extra)]
 
 
+def _assert_busy(result: subprocess.CompletedProcess, flag: str, out: Path, pid: int) -> None:
+    """Refused as a second writer: exit 75, one line naming the output and the holder."""
+    assert result.returncode == 75, result.stderr[-3000:]
+    assert _last_line(result.stderr).startswith(
+        f"error: {flag} {out} is being written by process {pid} ("
+    )
+
+
 def _no_temporaries(folder: Path) -> list[str]:
     """Hidden temporaries, staging folders and locks left in `folder` (and none is expected)."""
     return sorted(p.name for p in folder.glob(".*")) + sorted(
@@ -108,10 +116,7 @@ def test_train_into_a_folder_another_process_writes_is_refused_at_once(spam_csv,
     finally:
         holder.kill()
         holder.wait()
-    assert result.returncode == 75, result.stderr[-3000:]
-    assert _last_line(result.stderr).startswith(
-        f"error: --output_dir {out} is being written by process {holder.pid} ("
-    )
+    _assert_busy(result, "--output_dir", out, holder.pid)
     assert "Trainable parameters" not in result.stdout  # refused before the model was built
     assert not out.exists() and seconds < 120
 
@@ -133,10 +138,7 @@ def test_two_trains_into_one_folder_end_with_one_model_and_one_refusal(spam_csv,
         _, first_err = first.communicate(timeout=600)
     finally:
         first.kill()
-    assert second.returncode == 75, second.stderr[-3000:]
-    assert _last_line(second.stderr).startswith(
-        f"error: --output_dir {out} is being written by process {first.pid} ("
-    )
+    _assert_busy(second, "--output_dir", out, first.pid)
     assert first.returncode == 0, first_err[-3000:]
     assert check_model_folder(out) == out and (out / "README.md").is_file()
     assert _no_temporaries(out) == [] and _no_temporaries(tmp_path) == []
@@ -153,10 +155,7 @@ def test_predict_into_a_file_another_process_writes_is_refused(
     finally:
         holder.kill()
         holder.wait()
-    assert result.returncode == 75, result.stderr[-3000:]
-    assert _last_line(result.stderr).startswith(
-        f"error: --output {out} is being written by process {holder.pid} ("
-    )
+    _assert_busy(result, "--output", out, holder.pid)
     assert not out.exists()
 
 
