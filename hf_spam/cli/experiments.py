@@ -12,6 +12,7 @@ each row's training run. Writes experiments.md, experiments.json and experiments
 from __future__ import annotations
 
 from ..experiments.grid import ExperimentArguments, run_experiments, write_experiment_reports
+from ..files import output_lock
 from .arguments import parser_for
 
 
@@ -25,7 +26,10 @@ def run(argv: list[str]) -> int:
     # Check the passed-on flags once, here, before the first row starts.
     every = (ModelArguments, DataArguments, SpamTrainingArguments)
     parser_for("experiments", every, "").parse([*train_flags, "--output_dir", args.output_dir])
-    results = run_experiments(args, train_flags)
+    # The grid's folder is locked as a whole (each row's run locks its own folder too): a second
+    # grid into it is refused at once instead of racing for rows and the table.
+    with output_lock(args.output_dir, "--output_dir"):
+        results = run_experiments(args, train_flags)
     print(f"{len(results)} rows; table in {args.output_dir}/experiments.md")
     return 0
 
