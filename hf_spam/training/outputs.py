@@ -37,6 +37,13 @@ _CHECKPOINT_WEIGHTS = (
     "model.safetensors.index.json",
     "adapter_model.safetensors",
 )
+# What the engines write instead (accelerate's `save_fsdp_model` / `save_fsdp_optimizer`, and
+# DeepSpeed's `save_checkpoint` into `global_step<N>/`): a full state dict as one `.bin`, a
+# sharded one per rank (`_rank<i>.bin`) or as a distributed-checkpoint folder (`.metadata`).
+_FSDP_WEIGHTS = ("pytorch_model_fsdp*.bin", "pytorch_model_fsdp_*/.metadata")
+_FSDP_OPTIMIZER = ("optimizer*.bin", "optimizer_*/.metadata")
+_DEEPSPEED_WEIGHTS = ("global_step*/*model_states.pt",)
+_DEEPSPEED_OPTIMIZER = ("global_step*/*optim_states.pt",)
 
 
 def _readable(path: Path) -> bool:
@@ -47,25 +54,43 @@ def _readable(path: Path) -> bool:
 
             with safe_open(str(path), "pt"):
                 return True
-        if path.suffix in (".pt", ".pth"):  # torch.save's zip format ends with its directory
+        if path.suffix in (".pt", ".pth", ".bin"):  # torch.save's zip ends with its directory
             return zipfile.is_zipfile(path)
+        if path.name == ".metadata":  # a distributed checkpoint's index, written last
+            from torch.distributed.checkpoint import FileSystemReader
+
+            FileSystemReader(str(path.parent)).read_metadata()
+            return True
         json.loads(path.read_text(encoding="utf-8"))
         return True
     except Exception:  # noqa: BLE001 - any failure to read means "incomplete"
         return False
 
 
+def _any_readable(folder: Path, patterns: tuple[str, ...]) -> bool:
+    return any(_readable(path) for pattern in patterns for path in folder.glob(pattern))
+
+
 def checkpoint_problems(folder: Path) -> str:
     """What `folder` lacks of a checkpoint `Trainer` can resume from ("" when complete):
-    weights, optimizer.pt, scheduler.pt, trainer_state.json and the rng state, all readable."""
-    problems = []
-    if not any(
-        _readable(folder / name) for name in _CHECKPOINT_WEIGHTS if (folder / name).is_file()
-    ):
-        problems.append("model weights")
-    for name in ("optimizer.pt", "scheduler.pt", "trainer_state.json"):
-        if not (folder / name).is_file() or not _readable(folder / name):
-            problems.append(name)
+    weights, optimizer and scheduler state, trainer_state.json and the rng state, all readable,
+    in the layout of the engine that wrote it: `Trainer` alone (optimizer.pt), FSDP
+    (pytorch_model_fsdp*, optimizer.bin or optimizer_0/) or DeepSpeed (global_step*/, which
+    holds the scheduler too when DeepSpeed's config made it)."""
+    deepspeed = any(path.is_dir() for path in folder.glob("global_step*"))
+    fsdp = not deepspeed and _any_readable(folder, _FSDP_WEIGHTS + _FSDP_OPTIMIZER)
+    weights, optimizer = _CHECKPOINT_WEIGHTS, ("optimizer.pt",)
+    if deepspeed:
+        weights, optimizer = weights + _DEEPSPEED_WEIGHTS, _DEEPSPEED_OPTIMIZER
+    elif fsdp:
+        weights, optimizer = weights + _FSDP_WEIGHTS, _FSDP_OPTIMIZER
+    problems = [] if _any_readable(folder, weights) else ["model weights"]
+    if not _any_readable(folder, optimizer):
+        problems.append("optimizer state" if deepspeed or fsdp else "optimizer.pt")
+    required = ("trainer_state.json",) if deepspeed else ("scheduler.pt", "trainer_state.json")
+    problems += [name for name in required if not _any_readable(folder, (name,))]
+    if deepspeed and (folder / "scheduler.pt").is_file() and not _readable(folder / "scheduler.pt"):
+        problems.append("scheduler.pt")
     if not any(_readable(path) for path in folder.glob("rng_state*.pth")):
         problems.append("rng_state.pth")
     return f"missing or unreadable {', '.join(problems)}" if problems else ""
