@@ -14,6 +14,19 @@ from ..constants import SMS_SPAM_HUB_ID, SPLITS, split_metrics
 from ..hub.card import CardContext, millions
 
 
+def run_precision(training_args: Any) -> str:
+    """The precision the run trained and evaluated in: mixed precision (`--bf16` / `--fp16`,
+    the latter refused on CPU, where it would be fp32) and a model cast for evaluation
+    (`--bf16_full_eval` / `--fp16_full_eval`)."""
+    trained = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32"
+    evaluated = trained
+    if getattr(training_args, "bf16_full_eval", False):
+        evaluated = "bf16"
+    elif getattr(training_args, "fp16_full_eval", False):
+        evaluated = "fp16"
+    return trained if evaluated == trained else f"{trained} training, {evaluated} evaluation"
+
+
 def run_card_context(
     model_args: Any,
     data_args: Any,
@@ -60,7 +73,7 @@ def run_card_context(
             "batch_order": str(training_args.train_sampling_strategy),
             "epochs": training_args.num_train_epochs,
             "optimizer": str(training_args.optim),
-            "precision": "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32",
+            "precision": run_precision(training_args),
         },
         seed=training_args.seed,
         training_time=f"{metrics.get('train_runtime', 0):.0f} s",

@@ -1,0 +1,82 @@
+"""Engines and precision: what `--fp16` means on CPU, the card's precision, DDP's default, and
+FSDP1 with frozen layers, checked before any work."""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import pytest
+from helpers import parse, tiny_args
+
+from hf_spam.training.arguments import check_fsdp1_freezing
+from hf_spam.training.card import run_precision
+from hf_spam.training.model_arguments import TrainingSetupError
+
+
+def test_fp16_on_cpu_is_refused_with_the_way_out(tmp_path):
+    with pytest.raises(TrainingSetupError) as info:
+        parse(tiny_args(tmp_path / "d.csv", tmp_path / "out", "--fp16", "true"))
+    assert str(info.value) == (
+        "--fp16 needs a GPU: on CPU there is no fp16 mixed precision and the run would train in "
+        "fp32; use --bf16 (CPU autocast) or leave it out"
+    )
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ({}, "fp32"),
+        ({"bf16": True}, "bf16"),
+        ({"fp16": True}, "fp16"),
+        ({"bf16_full_eval": True}, "fp32 training, bf16 evaluation"),
+        ({"bf16": True, "bf16_full_eval": True}, "bf16"),
+        ({"fp16": True, "fp16_full_eval": True}, "fp16"),
+    ],
+)
+def test_the_card_records_the_precision_of_training_and_evaluation(flags, expected):
+    args = SimpleNamespace(**{"bf16": False, "fp16": False, **flags})
+    assert run_precision(args) == expected
+
+
+def test_ddp_does_not_search_for_unused_parameters_by_default(tmp_path):
+    *_, training_args = parse(tiny_args(tmp_path / "d.csv", tmp_path / "out"))
+    assert training_args.ddp_find_unused_parameters is False
+    *_, asked = parse(
+        tiny_args(tmp_path / "d.csv", tmp_path / "o", "--ddp_find_unused_parameters", "true")
+    )
+    assert asked.ddp_find_unused_parameters is True
+
+
+def _args(tmp_path, *extra):
+    model_args, _, training_args = parse(tiny_args(tmp_path / "d.csv", tmp_path / "out", *extra))
+    return model_args, training_args
+
+
+@pytest.mark.parametrize("policy", ["last_block", "lora"])
+def test_fsdp1_without_orig_params_and_frozen_layers_is_refused(tmp_path, monkeypatch, policy):
+    model_args, training_args = _args(tmp_path, "--trainable_layers", policy)
+    training_args.fsdp, training_args.fsdp_config = (
+        ["full_shard"],
+        {"version": 1, "use_orig_params": False},
+    )
+    with pytest.raises(TrainingSetupError, match=f"--trainable_layers {policy} freezes layers"):
+        check_fsdp1_freezing(model_args, training_args)
+    training_args.fsdp_config = {"version": 1}  # transformers' default: use_orig_params true
+    check_fsdp1_freezing(model_args, training_args)
+
+
+def test_an_accelerate_fsdp1_configuration_gets_orig_params(tmp_path, monkeypatch, caplog):
+    model_args, training_args = _args(tmp_path, "--trainable_layers", "last_block")
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_VERSION", "1")
+    monkeypatch.delenv("FSDP_USE_ORIG_PARAMS", raising=False)
+    with caplog.at_level("INFO", logger="hf_spam.training.arguments"):
+        check_fsdp1_freezing(model_args, training_args)
+    assert "use_orig_params set" in caplog.text
+    assert os.environ["FSDP_USE_ORIG_PARAMS"] == "true"
+    monkeypatch.setenv("FSDP_USE_ORIG_PARAMS", "false")
+    with pytest.raises(TrainingSetupError, match="set fsdp_use_orig_params: true"):
+        check_fsdp1_freezing(model_args, training_args)
+    everything, _ = _args(tmp_path, "--trainable_layers", "all")
+    check_fsdp1_freezing(everything, training_args)  # nothing frozen: nothing to say
