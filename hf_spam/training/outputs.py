@@ -8,6 +8,7 @@ place only when everything is written, so a failure (a full disk) leaves the fol
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -114,6 +115,48 @@ def resolve_checkpoint(resume: str | None, output_dir: Path) -> str | None:
     raise UsageError(f"--resume_from_checkpoint {resume}: no complete checkpoint in {output_dir}")
 
 
+def meta_skeleton(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `model` whose parameters are meta tensors (no memory; buffers are copied): its
+    structure, taken before an engine shards it, to rebuild the full model on one rank."""
+    memo: dict[int, Any] = {
+        id(p): torch.nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
+        for p in model.parameters()
+    }
+    return copy.deepcopy(model, memo)
+
+
+def is_sharded(trainer: Trainer) -> bool:
+    """The model's parameters are split across ranks (FSDP 1 or 2)."""
+    return bool(getattr(trainer, "is_fsdp_enabled", False)) or any(
+        hasattr(p, "full_tensor") for p in trainer.model.parameters()
+    )
+
+
+def gather_full_model(
+    model: torch.nn.Module, skeleton: torch.nn.Module, main: bool
+) -> torch.nn.Module | None:
+    """Every rank: the full state dict is gathered (one collective, FSDP 1 or 2, or a plain
+    model); the main process gets it on CPU in a copy of `skeleton` (None elsewhere), where
+    LoRA can be folded and merged without touching a sharded parameter."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    state = get_model_state_dict(model, options=options)
+    if not main:
+        return None
+    full = copy.deepcopy(skeleton)
+    full.load_state_dict(state, assign=True)
+    return full.eval()
+
+
+def _save_gathered(trainer: Trainer, model: torch.nn.Module, folder: Path) -> None:
+    """What `trainer.save_model` writes, from the main process's gathered copy."""
+    model.save_pretrained(folder, safe_serialization=True)
+    if trainer.processing_class is not None:
+        trainer.processing_class.save_pretrained(folder)
+    torch.save(trainer.args, folder / "training_args.bin")
+
+
 def _staging_folder(output_dir: Path, main: bool) -> Path:
     """A new staging folder inside `output_dir`, made by the main process; every process gets
     its path (they all write the weights into it). What stopped runs left is removed first:
@@ -156,15 +199,25 @@ def save_final_outputs(
     from ..reporting import plot_confusion_matrix, plot_training_curves
 
     output_dir = Path(trainer.args.output_dir)
-    adapter = None
-    if adapters:
-        if adapter_base is not None and trainer.is_world_process_zero():
-            adapter = save_adapter(trainer.model, output_dir / ADAPTER_DIR, adapter_base)
-        trainer.model = merge_lora(trainer.model)
-    main = trainer.is_world_process_zero()
+    adapter, main = None, trainer.is_world_process_zero()
+    # Sharded (FSDP): every rank joins one gather, the main process alone folds, merges and saves
+    # its CPU copy, so no rank waits on another. Else every rank merges its own full model.
+    gathered = None
+    if is_sharded(trainer):
+        gathered = gather_full_model(trainer.model_wrapped, trainer.skeleton, main)
+    model = gathered if gathered is not None else trainer.model
+    if adapters and (main or gathered is None):
+        if adapter_base is not None and main:
+            adapter = save_adapter(model, output_dir / ADAPTER_DIR, adapter_base)
+        model = merge_lora(model)
+        if gathered is None:
+            trainer.model = model
     staging = _staging_folder(output_dir, main)
     try:
-        writing(output_dir / SAFETENSORS_NAME, lambda: trainer.save_model(str(staging)))
+        if gathered is None:
+            writing(output_dir / SAFETENSORS_NAME, lambda: trainer.save_model(str(staging)))
+        elif main:
+            writing(output_dir / SAFETENSORS_NAME, lambda: _save_gathered(trainer, model, staging))
         if not main:
             return []
         writing(

@@ -19,6 +19,7 @@ import torch
 from transformers import Trainer
 
 from ..model.modeling import GPTForSequenceClassification
+from .outputs import meta_skeleton
 from .sampling import BookOrderSampler
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,9 @@ class SpamTrainer(Trainer):
     ):
         super().__init__(*args, **kwargs)
         self.trunk_cache = trunk_cache
+        # The model's structure before an engine shards it (meta tensors): the final save
+        # rebuilds the full model from the gathered weights in it.
+        self.skeleton = meta_skeleton(self.model)
         self.train_eval_dataset = train_eval_dataset
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):

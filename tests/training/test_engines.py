@@ -4,10 +4,15 @@ FSDP1 with frozen layers, checked before any work."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import parse, tiny_args
+import torch
+from helpers import ROOT, parse, tiny_args
+from safetensors.torch import load_file
 
 from hf_spam.training.arguments import check_fsdp1_freezing
 from hf_spam.training.card import run_precision
@@ -80,3 +85,39 @@ def test_an_accelerate_fsdp1_configuration_gets_orig_params(tmp_path, monkeypatc
         check_fsdp1_freezing(model_args, training_args)
     everything, _ = _args(tmp_path, "--trainable_layers", "all")
     check_fsdp1_freezing(everything, training_args)  # nothing frozen: nothing to say
+
+
+WORKER = Path(__file__).parents[1] / "helpers" / "sharded_worker.py"
+
+
+@pytest.mark.slow  # three fresh interpreters: one process, then two under torchrun
+@pytest.mark.parametrize("policy", ["last_block", "lora"])
+def test_fsdp2_on_two_processes_saves_the_weights_of_one(tmp_path, policy):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    run = [sys.executable, str(WORKER)]
+    subprocess.run([*run, "none", policy, str(tmp_path)], env=env, check=True, timeout=300)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    subprocess.run([*torchrun, str(WORKER), "fsdp2", policy, str(tmp_path)], env=env,
+                   check=True, timeout=300)  # fmt: skip
+    alone, sharded = (load_file(tmp_path / f"{mode}.safetensors") for mode in ("none", "fsdp2"))
+    assert sorted(sharded) == sorted(alone) and not any("lora" in k for k in sharded)
+    for name, tensor in alone.items():
+        torch.testing.assert_close(sharded[name], tensor, atol=1e-5, rtol=1e-5, msg=name)
+    if policy == "lora":  # the adapters themselves, saved from the main process's copy
+        adapters = [load_file(tmp_path / f"adapter-{m}" / "adapter_model.safetensors")
+                    for m in ("none", "fsdp2")]  # fmt: skip
+        assert adapters[0].keys() == adapters[1].keys() and any("lora_A" in k for k in adapters[0])
+        for name, tensor in adapters[0].items():
+            torch.testing.assert_close(adapters[1][name], tensor, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in (ROOT / "examples" / "accelerate").glob("*.yaml"))
+)
+def test_example_accelerate_configurations_load(name):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(ROOT / "examples" / "accelerate" / name))
+    assert str(config.distributed_type) in ("DistributedType.FSDP", "DistributedType.DEEPSPEED")
+    if config.distributed_type == "FSDP" and config.fsdp_config.get("fsdp_version") == 1:
+        assert config.fsdp_config["fsdp_use_orig_params"] is True  # frozen layers need it
