@@ -10,6 +10,7 @@ before a run (arguments may have been changed since they were parsed).
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import math
 import os
@@ -159,6 +160,7 @@ def validate_arguments(
         )
     check_book_knobs(model_args, data_args, training_args)
     check_fsdp1_freezing(model_args, training_args)
+    check_zero3_lora(model_args, training_args)
     context_length = model_args.context_length
     if data_args.max_length is not None and data_args.max_length > context_length:
         raise TrainingSetupError(
@@ -202,6 +204,31 @@ def check_fsdp1_freezing(model_args: ModelArguments, training_args: TrainingArgu
         if given is None:
             logger.info("FSDP1 with frozen layers: use_orig_params set (accelerate's default off)")
             os.environ["FSDP_USE_ORIG_PARAMS"] = "true"
+
+
+def _zero_stage(training_args: TrainingArguments) -> int | None:
+    """The DeepSpeed ZeRO stage of the run: --deepspeed (a dict or a JSON file) or an
+    `accelerate launch` configuration's."""
+    config = training_args.deepspeed
+    if isinstance(config, str) and Path(config).is_file():
+        config = json.loads(Path(config).read_text(encoding="utf-8"))
+    if isinstance(config, dict):
+        return config.get("zero_optimization", {}).get("stage")
+    stage = (
+        os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE")
+        if _env_true("ACCELERATE_USE_DEEPSPEED")
+        else None
+    )
+    return int(stage) if stage and stage.isdigit() else None
+
+
+def check_zero3_lora(model_args: ModelArguments, training_args: TrainingArguments) -> None:
+    """LoRA's final merge needs the whole weights on one rank; ZeRO-3 holds them partitioned."""
+    if model_args.policy.adapters and _zero_stage(training_args) == 3:
+        raise TrainingSetupError(
+            "--trainable_layers lora under DeepSpeed ZeRO-3: the adapters would be merged into "
+            "partitioned weights no rank holds whole; use ZeRO-2 or FSDP2 (examples/accelerate/)"
+        )
 
 
 def check_training_output_dir(training_args: TrainingArguments) -> None:

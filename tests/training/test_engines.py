@@ -14,7 +14,7 @@ import torch
 from helpers import ROOT, parse, tiny_args
 from safetensors.torch import load_file
 
-from hf_spam.training.arguments import check_fsdp1_freezing
+from hf_spam.training.arguments import check_fsdp1_freezing, check_zero3_lora
 from hf_spam.training.card import run_precision
 from hf_spam.training.model_arguments import TrainingSetupError
 
@@ -121,3 +121,21 @@ def test_example_accelerate_configurations_load(name):
     assert str(config.distributed_type) in ("DistributedType.FSDP", "DistributedType.DEEPSPEED")
     if config.distributed_type == "FSDP" and config.fsdp_config.get("fsdp_version") == 1:
         assert config.fsdp_config["fsdp_use_orig_params"] is True  # frozen layers need it
+
+
+def test_lora_under_zero3_is_refused(tmp_path, monkeypatch):
+    model_args, training_args = _args(tmp_path, "--trainable_layers", "lora")
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")
+    with pytest.raises(TrainingSetupError, match="lora under DeepSpeed ZeRO-3"):
+        check_zero3_lora(model_args, training_args)
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2")
+    check_zero3_lora(model_args, training_args)
+    monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED")
+    config = tmp_path / "ds.json"
+    config.write_text('{"zero_optimization": {"stage": 3}}')
+    training_args.deepspeed = str(config)
+    with pytest.raises(TrainingSetupError, match="use ZeRO-2 or FSDP2"):
+        check_zero3_lora(model_args, training_args)
+    last_block, _ = _args(tmp_path, "--trainable_layers", "last_block")
+    check_zero3_lora(last_block, training_args)  # no merge: nothing to refuse
