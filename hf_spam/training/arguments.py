@@ -181,8 +181,8 @@ def _env_true(name: str) -> bool:
 
 def check_fsdp1_freezing(model_args: ModelArguments, training_args: TrainingArguments) -> None:
     """FSDP1 flattens a module's parameters into one tensor, which cannot be part frozen: with
-    frozen layers it needs `use_orig_params`. An `accelerate launch` configuration that omits it
-    gets it set (accelerate's default is False); one that sets it false is refused."""
+    frozen layers it needs `use_orig_params`. FSDP turned on by the environment without it gets
+    it set (the plugin's default there is False); a configuration that sets it false is refused."""
     policy = model_args.policy
     if policy.embeddings and not policy.adapters:
         return  # --trainable_layers all: nothing frozen
