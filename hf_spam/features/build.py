@@ -7,8 +7,12 @@ run would trust. Shards are written one at a time (memory bounded by the shard s
 processes: every rank calls `open_trunk_store`; the length-sorted batches are dealt out to the
 ranks, each writes its shards into one folder (chosen by rank 0), rank 0 writes the index and
 renames it, and every rank reads that store. Each example passes the trunk once across ranks, in
-1/world_size of the time, instead of the others idling at a barrier. The folder must be on a
-filesystem every rank sees.
+1/world_size of the time, instead of the others idling at a barrier.
+
+Rank 0 resolves the store's path and every rank uses that one (ranks may have different caches).
+Every rank then checks it sees rank 0's folder (a marker file, or the finished `store.json`);
+ranks that do not (node-local disks) build the same store at the same path on their own disk,
+once per node: the node's ranks share that build, its first rank holding the node's lock.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
+import uuid
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +51,13 @@ from .store import (
     scan_dataset,
     trunk_fingerprint,
     trunk_of,
+    unmaterialised_reason,
 )
 
 logger = logging.getLogger(__name__)
 
 DISK_HEADROOM = 1.05  # leave 5% of the estimate free beyond it
+PROBE_FILE = "visible.txt"  # in a build folder: its nonce tells a rank it sees that folder
 
 
 def _rank_and_world() -> tuple[int, int]:
@@ -64,6 +73,64 @@ def _from_rank0(obj: Any, world: int) -> Any:
     if world > 1:
         torch.distributed.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def _gathered(obj: Any, world: int) -> list[Any]:
+    """Every rank's `obj`, in rank order, on every rank."""
+    out = [obj] * world
+    if world > 1:
+        torch.distributed.all_gather_object(out, obj)
+    return out
+
+
+@dataclass
+class _Group:
+    """The ranks that build one copy of the store (all of them, or one node's), by global rank;
+    `handle` is their process group (None: the default group)."""
+
+    ranks: list[int]
+    handle: Any = None
+
+    @property
+    def rank(self) -> int:
+        return self.ranks.index(_rank_and_world()[0])
+
+    @property
+    def world(self) -> int:
+        return len(self.ranks)
+
+    def share(self, obj: Any) -> Any:
+        """The group's first rank's `obj` on each of its ranks."""
+        box = [obj]
+        if self.world > 1:
+            torch.distributed.broadcast_object_list(box, src=self.ranks[0], group=self.handle)
+        return box[0]
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier(group=self.handle)
+
+
+def _sees(path: Path, fingerprint: str, plan: dict[str, Any]) -> bool:
+    """This rank sees the folder rank 0 planned: the finished store, or the build's marker."""
+    if plan["action"] == "reuse":
+        return _is_complete(path, fingerprint)
+    try:
+        return (Path(plan["tmp"]) / PROBE_FILE).read_text(encoding="utf-8") == plan["nonce"]
+    except OSError:
+        return False
+
+
+def _storage_groups(seen: list[bool], keys: list[str]) -> list[_Group]:
+    """The ranks that see rank 0's folder first, then those that do not, one group per node.
+    Every rank creates every group (`new_group` is collective)."""
+    if all(seen):
+        return [_Group(list(range(len(seen))))]
+    members: dict[str, list[int]] = {}
+    for rank, (sees, key) in enumerate(zip(seen, keys, strict=True)):
+        members.setdefault("" if sees else key, []).append(rank)
+    ordered = [members.pop("")] + [members[key] for key in sorted(members, key=members.get)]
+    return [_Group(ranks, torch.distributed.new_group(ranks)) for ranks in ordered]
 
 
 def _is_complete(path: Path, fingerprint: str) -> bool:
@@ -88,10 +155,10 @@ def _plan(path: Path, fingerprint: str, needed: int) -> dict[str, Any]:
             needed / 1e9, path.parent, free / 1e9,
         )  # fmt: skip
         return {"action": "skip"}
-    return {
-        "action": "build",
-        "tmp": tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent),
-    }
+    tmp = tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    nonce = uuid.uuid4().hex
+    (Path(tmp) / PROBE_FILE).write_text(nonce, encoding="utf-8")
+    return {"action": "build", "tmp": tmp, "nonce": nonce}
 
 
 class _ShardWriter:
@@ -180,6 +247,7 @@ def _compute_shards(
 
 def _finalize(tmp: Path, scanned: ScannedData, world: int, meta: dict[str, Any]) -> None:
     """Rank 0: join every rank's shards into one index, then write `store.json` (last)."""
+    (tmp / PROBE_FILE).unlink(missing_ok=True)
     shards: list[str] = []
     for rank in range(world):
         done = tmp / f"rank{rank:03d}.json"
@@ -219,16 +287,16 @@ def _move_into_place(tmp: Path, path: Path, fingerprint: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _build(model, scanned, start_block, path, tmp, fingerprint, options) -> np.ndarray:
-    """Every rank: compute its share into `tmp`; rank 0 joins and renames. Passes per row."""
-    rank, world = _rank_and_world()
+def _build(model, scanned, start_block, path, tmp, fingerprint, options, group) -> np.ndarray:
+    """Every rank of `group`: compute its share into `tmp`; the group's first rank joins and
+    renames. Passes per row."""
+    rank, world = group.rank, group.world
     buckets = length_buckets(scanned.lengths.tolist(), max_tokens=options["batch_tokens"])
     writer = _ShardWriter(tmp, rank, options["shard_bytes"], trunk_of(model).config.emb_dim)
     quiet = options["disable_tqdm"] or rank > 0
     computed = _compute_shards(model, scanned, buckets[rank::world], start_block, writer, quiet)
     write_json(tmp / f"rank{rank:03d}.json", {"shards": writer.names})
-    if world > 1:
-        torch.distributed.barrier()
+    group.barrier()
     outcome = None
     if rank == 0:
         meta = {"version": STORE_VERSION, "fingerprint": fingerprint, "start_block": start_block,
@@ -239,7 +307,7 @@ def _build(model, scanned, start_block, path, tmp, fingerprint, options) -> np.n
             _move_into_place(tmp, path, fingerprint)
         except Exception as err:  # every rank must hear of it, not wait forever
             outcome = f"trunk feature store {path} could not be built: {err}"
-    outcome = _from_rank0(outcome, world)
+    outcome = group.share(outcome)
     if outcome is not None:
         shutil.rmtree(tmp, ignore_errors=True)
         raise DataError(outcome)
@@ -266,18 +334,55 @@ def open_trunk_store(
     a trunk batch (padded tokens), `shard_bytes` a shard file and the memory the build holds.
     """
     rank, world = _rank_and_world()
+    reason = unmaterialised_reason(model, start_block)
+    if reason is not None:
+        logger.warning("Trunk feature store off: %s; the frozen blocks run in every epoch", reason)
+        return None
     scanned = scan_dataset(dataset)
     fingerprint = trunk_fingerprint(model, start_block, scanned.digest)
-    path = Path(cache_dir).expanduser() if cache_dir else default_store_root()
-    path = path / fingerprint
+    root = Path(cache_dir).expanduser() if cache_dir else default_store_root()
+    path = Path(_from_rank0(str(root / fingerprint), world))  # rank 0's, whatever our cache
     needed = scanned.num_tokens * trunk_of(model).config.emb_dim * FLOAT32_BYTES
+    needed += 32 * len(scanned.lengths)
     options = dict(batch_tokens=batch_tokens, shard_bytes=shard_bytes, disable_tqdm=disable_tqdm)
     # Rank 0 holds the store's lock from the plan to the rename: a second process that wants
     # the same store waits for it, then reuses it.
     with output_lock(path, "the trunk feature store", wait=True) if rank == 0 else nullcontext():
-        plan = _plan(path, fingerprint, needed + 32 * len(scanned.lengths)) if rank == 0 else None
-        plan = _from_rank0(plan, world)
-        return _open_planned(model, scanned, start_block, path, fingerprint, plan, options)
+        plan = _from_rank0(_plan(path, fingerprint, needed) if rank == 0 else None, world)
+        if plan["action"] == "skip":
+            return None
+        seen = _gathered(_sees(path, fingerprint, plan), world)
+        groups = _storage_groups(
+            seen, _gathered(os.environ.get("GROUP_RANK") or socket.gethostname(), world)
+        )
+        if len(groups) > 1 and rank == 0:
+            logger.info(
+                "Trunk feature store: ranks %s do not see %s (node-local disks): it is built "
+                "once per node, %d copies", [r for r, s in enumerate(seen) if not s], path,
+                len(groups),
+            )  # fmt: skip
+        if rank in groups[0].ranks:
+            store = _open_planned(
+                model, scanned, start_block, path, fingerprint, plan, options, groups[0]
+            )
+    for group in groups[1:]:  # this node's own copy, under this node's lock
+        if rank in group.ranks:
+            leader = rank == group.ranks[0]
+            with (
+                output_lock(path, "the trunk feature store", wait=True) if leader else nullcontext()
+            ):
+                plan = group.share(_plan(path, fingerprint, needed) if leader else None)
+                store = None
+                if plan["action"] != "skip":
+                    store = _open_planned(
+                        model, scanned, start_block, path, fingerprint, plan, options, group
+                    )
+    if not all(_gathered(store is not None, world)):  # the ranks must agree
+        if store is not None:
+            store.close()
+        logger.warning("Trunk feature store off: a node has no room for it (see its log)")
+        return None
+    return store
 
 
 def _open_planned(
@@ -288,12 +393,11 @@ def _open_planned(
     fingerprint: str,
     plan: dict[str, Any],
     options: dict[str, Any],
-) -> TrunkFeatureStore | None:
-    """`open_trunk_store` once rank 0 has planned: reuse, skip or build the store."""
-    world = _rank_and_world()[1]
+    group: _Group,
+) -> TrunkFeatureStore:
+    """`open_trunk_store` once `group`'s first rank has planned: reuse or build the store."""
+    world = group.world
     emb_dim, n_tokens = trunk_of(model).config.emb_dim, scanned.num_tokens
-    if plan["action"] == "skip":
-        return None
     if plan["action"] == "reuse":
         logger.info("Trunk feature store: reusing %s (%d examples)", path, len(scanned.lengths))
         return TrunkFeatureStore(path)
@@ -307,7 +411,7 @@ def _open_planned(
     started = time.perf_counter()
     try:
         computed = _build(
-            model, scanned, start_block, path, Path(plan["tmp"]), fingerprint, options
+            model, scanned, start_block, path, Path(plan["tmp"]), fingerprint, options, group
         )
     except BaseException:
         if world == 1:  # with several ranks, a failed rank takes the job down (torchrun)

@@ -119,6 +119,8 @@ def trunk_fingerprint(model: torch.nn.Module, start_block: int, data_digest: str
     digest = hashlib.blake2b(digest_size=16)
     for name, tensor in sorted(trunk.state_dict().items()):
         if name.startswith(frozen):
+            if hasattr(tensor, "full_tensor"):  # a DTensor shard (FSDP2): hash the whole tensor
+                tensor = tensor.full_tensor()
             data = tensor.detach().cpu().contiguous().reshape(-1)
             digest.update(f"{name}:{data.dtype}:{tuple(tensor.shape)}".encode())
             digest.update(data.view(torch.uint8).numpy().tobytes())
@@ -127,6 +129,22 @@ def trunk_fingerprint(model: torch.nn.Module, start_block: int, data_digest: str
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     digest.update(data_digest.encode())
     return digest.hexdigest()
+
+
+def unmaterialised_reason(model: torch.nn.Module, start_block: int) -> str | None:
+    """Why the frozen trunk's weights cannot be read here (None when they can): ZeRO-3 keeps
+    each rank's partition only (placeholders of size 0, `ds_shape`), and meta tensors (weights
+    loaded later, e.g. `cpu_ram_efficient_loading`) hold no values to hash or run."""
+    trunk = trunk_of(model)
+    frozen = ("tok_emb.", "pos_emb.", *(f"trf_blocks.{i}." for i in range(start_block)))
+    for name, param in trunk.named_parameters():
+        if not name.startswith(frozen):
+            continue
+        if hasattr(param, "ds_shape"):
+            return f"{name} is partitioned by DeepSpeed ZeRO-3"
+        if param.is_meta:
+            return f"{name} is not materialised (meta device)"
+    return None
 
 
 def default_store_root() -> Path:
@@ -282,8 +300,14 @@ class TrunkFeatureStore:
         attention_mask: torch.Tensor,
         example_ids: torch.Tensor,
     ) -> torch.Tensor:
-        """`FrozenTrunkCache.block_inputs`: states for `block_inputs=` of the classifier."""
-        return self.read(example_ids, attention_mask, device=input_ids.device)
+        """`FrozenTrunkCache.block_inputs`: states for `block_inputs=` of the classifier, in
+        the dtype of the first block that reads them (a model cast by `--bf16_full_eval`,
+        DeepSpeed bf16/fp16) and on the device of `input_ids`."""
+        trunk = trunk_of(model)
+        readers = [*trunk.trf_blocks[self.start_block :], trunk.final_norm]
+        dtype = next(p.dtype for m in readers for p in m.parameters())
+        states = self.read(example_ids, attention_mask)
+        return states.to(device=input_ids.device, dtype=dtype, non_blocking=True)
 
     def close(self) -> None:
         for handle in self._files.values():

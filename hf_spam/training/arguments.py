@@ -10,8 +10,10 @@ before a run (arguments may have been changed since they were parsed).
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +93,13 @@ class SpamTrainingArguments(TrainingArguments):
         default=0.0,
         metadata={"help": "How much --metric_for_best_model must improve to count, with patience."},
     )
+    ddp_find_unused_parameters: bool | None = field(
+        default=False,
+        metadata={
+            "help": "DDP's find_unused_parameters. False: every trainable parameter of every "
+            "--trainable_layers policy is used in each step, so DDP skips the extra graph walk."
+        },
+    )
     remove_unused_columns: bool = field(
         default=False,
         metadata={
@@ -107,6 +116,13 @@ class SpamTrainingArguments(TrainingArguments):
         # and transformers accepts --bf16 (CPU autocast) instead of refusing it.
         if not torch.accelerator.is_available():
             self.use_cpu = True
+        if self.fp16 and self.use_cpu:
+            # Refused, not warned: CPU training has no fp16 mixed precision (it would run in
+            # fp32, and the card and the run's name would say fp16).
+            raise TrainingSetupError(
+                "--fp16 needs a GPU: on CPU there is no fp16 mixed precision and the run would "
+                "train in fp32; use --bf16 (CPU autocast) or leave it out"
+            )
         super().__post_init__()
 
 
@@ -221,6 +237,8 @@ def validate_arguments(
             "or choose another --trainable_layers"
         )
     check_book_knobs(model_args, data_args, training_args)
+    check_fsdp1_freezing(model_args, training_args)
+    check_zero3_lora(model_args, training_args)
     context_length = model_args.context_length
     if data_args.max_length is not None and data_args.max_length > context_length:
         raise TrainingSetupError(
@@ -233,6 +251,62 @@ def validate_arguments(
         token = require_token(training_args.hub_token)
         training_args.hub_model_id = hub_model_id(training_args, token)
         check_repo_id(training_args.hub_model_id)
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+def check_fsdp1_freezing(model_args: ModelArguments, training_args: TrainingArguments) -> None:
+    """FSDP1 flattens a module's parameters into one tensor, which cannot be part frozen: with
+    frozen layers it needs `use_orig_params`. FSDP turned on by the environment without it gets
+    it set (the plugin's default there is False); a configuration that sets it false is refused."""
+    policy = model_args.policy
+    if policy.embeddings and not policy.adapters:
+        return  # --trainable_layers all: nothing frozen
+    config = training_args.fsdp_config or {}
+    if training_args.fsdp and str(config.get("version", 2)) == "1":
+        if str(config.get("use_orig_params", "true")).lower() == "false":
+            raise TrainingSetupError(
+                f"--trainable_layers {model_args.trainable_layers} freezes layers, which FSDP1 "
+                "can shard only with use_orig_params: set it true in --fsdp_config or use FSDP2"
+            )
+    elif _env_true("ACCELERATE_USE_FSDP") and os.environ.get("FSDP_VERSION", "1") == "1":
+        given = os.environ.get("FSDP_USE_ORIG_PARAMS")
+        if given is not None and not _env_true("FSDP_USE_ORIG_PARAMS"):
+            raise TrainingSetupError(
+                f"--trainable_layers {model_args.trainable_layers} freezes layers, which FSDP1 "
+                "can shard only with use_orig_params: set fsdp_use_orig_params: true in the "
+                "accelerate configuration or use fsdp_version: 2"
+            )
+        if given is None:
+            logger.info("FSDP1 with frozen layers: use_orig_params set (accelerate's default off)")
+            os.environ["FSDP_USE_ORIG_PARAMS"] = "true"
+
+
+def _zero_stage(training_args: TrainingArguments) -> int | None:
+    """The DeepSpeed ZeRO stage of the run: --deepspeed (a dict or a JSON file) or an
+    `accelerate launch` configuration's."""
+    config = training_args.deepspeed
+    if isinstance(config, str) and Path(config).is_file():
+        config = json.loads(Path(config).read_text(encoding="utf-8"))
+    if isinstance(config, dict):
+        return config.get("zero_optimization", {}).get("stage")
+    stage = (
+        os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE")
+        if _env_true("ACCELERATE_USE_DEEPSPEED")
+        else None
+    )
+    return int(stage) if stage and stage.isdigit() else None
+
+
+def check_zero3_lora(model_args: ModelArguments, training_args: TrainingArguments) -> None:
+    """LoRA's final merge needs the whole weights on one rank; ZeRO-3 holds them partitioned."""
+    if model_args.policy.adapters and _zero_stage(training_args) == 3:
+        raise TrainingSetupError(
+            "--trainable_layers lora under DeepSpeed ZeRO-3: the adapters would be merged into "
+            "partitioned weights no rank holds whole; use ZeRO-2 or FSDP2 (examples/accelerate/)"
+        )
 
 
 def check_training_output_dir(training_args: TrainingArguments) -> None:

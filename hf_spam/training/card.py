@@ -37,6 +37,19 @@ def _training_choices(training_args: Any, metrics: Mapping[str, Any]) -> dict[st
     return choices
 
 
+def run_precision(training_args: Any) -> str:
+    """The precision the run trained and evaluated in: mixed precision (`--bf16` / `--fp16`,
+    the latter refused on CPU, where it would be fp32) and a model cast for evaluation
+    (`--bf16_full_eval` / `--fp16_full_eval`)."""
+    trained = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32"
+    evaluated = trained
+    if getattr(training_args, "bf16_full_eval", False):
+        evaluated = "bf16"
+    elif getattr(training_args, "fp16_full_eval", False):
+        evaluated = "fp16"
+    return trained if evaluated == trained else f"{trained} training, {evaluated} evaluation"
+
+
 def run_card_context(
     model_args: Any,
     data_args: Any,
@@ -83,7 +96,7 @@ def run_card_context(
             "batch_order": str(training_args.train_sampling_strategy),
             "epochs": training_args.num_train_epochs,
             "optimizer": str(training_args.optim),
-            "precision": "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32",
+            "precision": run_precision(training_args),
             **_training_choices(training_args, metrics),
         },
         seed=training_args.seed,

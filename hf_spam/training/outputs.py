@@ -8,6 +8,7 @@ place only when everything is written, so a failure (a full disk) leaves the fol
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -37,6 +38,13 @@ _CHECKPOINT_WEIGHTS = (
     "model.safetensors.index.json",
     "adapter_model.safetensors",
 )
+# What the engines write instead (accelerate's `save_fsdp_model` / `save_fsdp_optimizer`, and
+# DeepSpeed's `save_checkpoint` into `global_step<N>/`): a full state dict as one `.bin`, a
+# sharded one per rank (`_rank<i>.bin`) or as a distributed-checkpoint folder (`.metadata`).
+_FSDP_WEIGHTS = ("pytorch_model_fsdp*.bin", "pytorch_model_fsdp_*/.metadata")
+_FSDP_OPTIMIZER = ("optimizer*.bin", "optimizer_*/.metadata")
+_DEEPSPEED_WEIGHTS = ("global_step*/*model_states.pt",)
+_DEEPSPEED_OPTIMIZER = ("global_step*/*optim_states.pt",)
 
 
 def _readable(path: Path) -> bool:
@@ -47,25 +55,43 @@ def _readable(path: Path) -> bool:
 
             with safe_open(str(path), "pt"):
                 return True
-        if path.suffix in (".pt", ".pth"):  # torch.save's zip format ends with its directory
+        if path.suffix in (".pt", ".pth", ".bin"):  # torch.save's zip ends with its directory
             return zipfile.is_zipfile(path)
+        if path.name == ".metadata":  # a distributed checkpoint's index, written last
+            from torch.distributed.checkpoint import FileSystemReader
+
+            FileSystemReader(str(path.parent)).read_metadata()
+            return True
         json.loads(path.read_text(encoding="utf-8"))
         return True
     except Exception:  # noqa: BLE001 - any failure to read means "incomplete"
         return False
 
 
+def _any_readable(folder: Path, patterns: tuple[str, ...]) -> bool:
+    return any(_readable(path) for pattern in patterns for path in folder.glob(pattern))
+
+
 def checkpoint_problems(folder: Path) -> str:
     """What `folder` lacks of a checkpoint `Trainer` can resume from ("" when complete):
-    weights, optimizer.pt, scheduler.pt, trainer_state.json and the rng state, all readable."""
-    problems = []
-    if not any(
-        _readable(folder / name) for name in _CHECKPOINT_WEIGHTS if (folder / name).is_file()
-    ):
-        problems.append("model weights")
-    for name in ("optimizer.pt", "scheduler.pt", "trainer_state.json"):
-        if not (folder / name).is_file() or not _readable(folder / name):
-            problems.append(name)
+    weights, optimizer and scheduler state, trainer_state.json and the rng state, all readable,
+    in the layout of the engine that wrote it: `Trainer` alone (optimizer.pt), FSDP
+    (pytorch_model_fsdp*, optimizer.bin or optimizer_0/) or DeepSpeed (global_step*/, which
+    holds the scheduler too when DeepSpeed's config made it)."""
+    deepspeed = any(path.is_dir() for path in folder.glob("global_step*"))
+    fsdp = not deepspeed and _any_readable(folder, _FSDP_WEIGHTS + _FSDP_OPTIMIZER)
+    weights, optimizer = _CHECKPOINT_WEIGHTS, ("optimizer.pt",)
+    if deepspeed:
+        weights, optimizer = weights + _DEEPSPEED_WEIGHTS, _DEEPSPEED_OPTIMIZER
+    elif fsdp:
+        weights, optimizer = weights + _FSDP_WEIGHTS, _FSDP_OPTIMIZER
+    problems = [] if _any_readable(folder, weights) else ["model weights"]
+    if not _any_readable(folder, optimizer):
+        problems.append("optimizer state" if deepspeed or fsdp else "optimizer.pt")
+    required = ("trainer_state.json",) if deepspeed else ("scheduler.pt", "trainer_state.json")
+    problems += [name for name in required if not _any_readable(folder, (name,))]
+    if deepspeed and (folder / "scheduler.pt").is_file() and not _readable(folder / "scheduler.pt"):
+        problems.append("scheduler.pt")
     if not any(_readable(path) for path in folder.glob("rng_state*.pth")):
         problems.append("rng_state.pth")
     return f"missing or unreadable {', '.join(problems)}" if problems else ""
@@ -87,6 +113,48 @@ def resolve_checkpoint(resume: str | None, output_dir: Path) -> str | None:
             return str(folder)
         logger.warning("Skipping incomplete checkpoint %s: %s", folder, problems)
     raise UsageError(f"--resume_from_checkpoint {resume}: no complete checkpoint in {output_dir}")
+
+
+def meta_skeleton(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `model` whose parameters are meta tensors (no memory; buffers are copied): its
+    structure, taken before an engine shards it, to rebuild the full model on one rank."""
+    memo: dict[int, Any] = {
+        id(p): torch.nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
+        for p in model.parameters()
+    }
+    return copy.deepcopy(model, memo)
+
+
+def is_sharded(trainer: Trainer) -> bool:
+    """The model's parameters are split across ranks (FSDP 1 or 2)."""
+    return bool(getattr(trainer, "is_fsdp_enabled", False)) or any(
+        hasattr(p, "full_tensor") for p in trainer.model.parameters()
+    )
+
+
+def gather_full_model(
+    model: torch.nn.Module, skeleton: torch.nn.Module, main: bool
+) -> torch.nn.Module | None:
+    """Every rank: the full state dict is gathered (one collective, FSDP 1 or 2, or a plain
+    model); the main process gets it on CPU in a copy of `skeleton` (None elsewhere), where
+    LoRA can be folded and merged without touching a sharded parameter."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    state = get_model_state_dict(model, options=options)
+    if not main:
+        return None
+    full = copy.deepcopy(skeleton)
+    full.load_state_dict(state, assign=True)
+    return full.eval()
+
+
+def _save_gathered(trainer: Trainer, model: torch.nn.Module, folder: Path) -> None:
+    """What `trainer.save_model` writes, from the main process's gathered copy."""
+    model.save_pretrained(folder, safe_serialization=True)
+    if trainer.processing_class is not None:
+        trainer.processing_class.save_pretrained(folder)
+    torch.save(trainer.args, folder / "training_args.bin")
 
 
 def _staging_folder(output_dir: Path, main: bool) -> Path:
@@ -131,15 +199,25 @@ def save_final_outputs(
     from ..reporting import plot_confusion_matrix, plot_training_curves
 
     output_dir = Path(trainer.args.output_dir)
-    adapter = None
-    if adapters:
-        if adapter_base is not None and trainer.is_world_process_zero():
-            adapter = save_adapter(trainer.model, output_dir / ADAPTER_DIR, adapter_base)
-        trainer.model = merge_lora(trainer.model)
-    main = trainer.is_world_process_zero()
+    adapter, main = None, trainer.is_world_process_zero()
+    # Sharded (FSDP): every rank joins one gather, the main process alone folds, merges and saves
+    # its CPU copy, so no rank waits on another. Else every rank merges its own full model.
+    gathered = None
+    if is_sharded(trainer):
+        gathered = gather_full_model(trainer.model_wrapped, trainer.skeleton, main)
+    model = gathered if gathered is not None else trainer.model
+    if adapters and (main or gathered is None):
+        if adapter_base is not None and main:
+            adapter = save_adapter(model, output_dir / ADAPTER_DIR, adapter_base)
+        model = merge_lora(model)
+        if gathered is None:
+            trainer.model = model
     staging = _staging_folder(output_dir, main)
     try:
-        writing(output_dir / SAFETENSORS_NAME, lambda: trainer.save_model(str(staging)))
+        if gathered is None:
+            writing(output_dir / SAFETENSORS_NAME, lambda: trainer.save_model(str(staging)))
+        elif main:
+            writing(output_dir / SAFETENSORS_NAME, lambda: _save_gathered(trainer, model, staging))
         if not main:
             return []
         writing(

@@ -20,6 +20,7 @@ from transformers import Trainer
 
 from ..model.modeling import GPTForSequenceClassification
 from .class_weights import weighted_cross_entropy
+from .outputs import meta_skeleton
 from .sampling import BookOrderSampler
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,9 @@ class SpamTrainer(Trainer):
     ):
         super().__init__(*args, **kwargs)
         self.trunk_cache = trunk_cache
+        # The model's structure before an engine shards it (meta tensors): the final save
+        # rebuilds the full model from the gathered weights in it.
+        self.skeleton = meta_skeleton(self.model)
         self.train_eval_dataset = train_eval_dataset
         self.class_weights = class_weights
 

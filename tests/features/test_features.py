@@ -140,6 +140,29 @@ def test_logits_from_the_store_equal_the_uncached_forward(model, dataset, built,
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_half_precision_model_reads_the_store_in_its_dtype(dataset, built, dtype):
+    """--bf16_full_eval / --fp16_full_eval cast the model after the store was built in fp32."""
+    half = make_model().to(dtype)
+    rows = list(range(16))
+    input_ids, mask = pad_batch(dataset, rows)
+    with torch.no_grad():
+        expected = half(input_ids=input_ids, attention_mask=mask).logits
+        states = built.store.block_inputs(half, input_ids, mask, torch.tensor(rows))
+        got = half(block_inputs=states, attention_mask=mask, start_block=START).logits
+    assert states.dtype == dtype and got.dtype == dtype
+    torch.testing.assert_close(got.float(), expected.float(), atol=0.05, rtol=0.02)
+
+
+def test_weights_not_materialised_turn_the_store_off(dataset, tmp_path, caplog):
+    with torch.device("meta"):
+        placeholder = GPTForSequenceClassification(GPTConfig(**CONFIG, num_labels=2))
+    with caplog.at_level(logging.WARNING, logger="hf_spam.features"):
+        assert open_trunk_store(placeholder, dataset, START, tmp_path) is None
+    assert "Trunk feature store off: tok_emb.weight is not materialised" in caplog.text
+    assert not any(tmp_path.iterdir())
+
+
 def test_same_fingerprint_reuses_the_store_and_computes_nothing(model, dataset, built, caplog):
     counter = TrunkCounter(model)
     with caplog.at_level(logging.INFO, logger="hf_spam.features"):
@@ -348,4 +371,42 @@ def test_two_processes_share_the_work_and_read_one_store(built, tmp_path):
     expected = built.store.read(range(300))
     for rank in range(2):
         states = torch.load(out / f"states-{rank}.pt")
+        torch.testing.assert_close(states, expected, atol=1e-6, rtol=0)
+
+
+def _rank_with_own_cache(rank: int, world: int, init_file: str, tmp: str, hidden: bool) -> None:
+    """One rank whose HF datasets cache is its own (a node-local disk stands in); `hidden`:
+    rank 1 cannot see rank 0's folders, as on another node."""
+    import datasets.config
+
+    from hf_spam.features import build
+
+    datasets.config.HF_DATASETS_CACHE = str(Path(tmp) / f"cache-{rank}")
+    if hidden and rank == 1:
+        build._sees = lambda *args: False
+    logging.basicConfig(level=logging.INFO, filename=str(Path(tmp) / f"log-{rank}.txt"))
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world
+    )
+    store = open_trunk_store(make_model(), make_dataset(), START, disable_tqdm=True)
+    torch.save(store.read(range(300)), Path(tmp) / f"states-{rank}.pt")
+    (Path(tmp) / f"path-{rank}.txt").write_text(str(store.path))
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow  # two fresh interpreters importing torch
+@pytest.mark.parametrize("hidden", [False, True], ids=["shared-disk", "node-local-disk"])
+def test_ranks_with_their_own_caches_read_rank_0s_store(built, tmp_path, hidden):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.multiprocessing.spawn(
+        _rank_with_own_cache, args=(2, str(tmp_path / "init"), str(tmp_path), hidden), nprocs=2
+    )
+    paths = {(tmp_path / f"path-{rank}.txt").read_text() for rank in range(2)}
+    assert paths == {str(tmp_path / "cache-0" / "hf_spam-trunk-features" / built.store.path.name)}
+    assert not (tmp_path / "cache-1").exists()
+    log = (tmp_path / "log-0.txt").read_text()
+    assert ("built once per node, 2 copies" in log) == hidden
+    expected = built.store.read(range(300))
+    for rank in range(2):
+        states = torch.load(tmp_path / f"states-{rank}.pt")
         torch.testing.assert_close(states, expected, atol=1e-6, rtol=0)

@@ -8,6 +8,7 @@ import json
 import datasets
 import pytest
 import torch
+import torch.distributed.checkpoint
 from helpers import bare_run_args, book_check, tiny_classifier
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader, TensorDataset
@@ -150,6 +151,67 @@ def test_resume_last_skips_partial_checkpoints(tmp_path, caplog):
     assert f"{tmp_path / 'checkpoint-30'}: missing or unreadable model weights" in caplog.text
     assert f"{tmp_path / 'checkpoint-20'}: missing or unreadable optimizer.pt" in caplog.text
     assert "checkpoint-5" not in caplog.text  # an older complete one was never looked at
+
+
+def _engine_checkpoint(folder, files: dict[str, object]):
+    """A checkpoint laid out as an engine writes it; `files` maps a relative path to a state
+    (torch.save), to bytes (written as is) or to "dcp" (torch.distributed.checkpoint's folder)."""
+    folder.mkdir(parents=True)
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if content == "dcp":  # a distributed checkpoint folder, as FSDP's sharded state dict
+            torch.distributed.checkpoint.save({"state": STATE}, checkpoint_id=path.parent)
+        elif isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            torch.save(content, path)
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": 1}))
+    torch.save({"rng": 1}, folder / "rng_state_0.pth")
+    return folder
+
+
+STATE = {"state": torch.ones(8)}
+# accelerate's save_fsdp_model/save_fsdp_optimizer and DeepSpeed's save_checkpoint file names.
+ENGINE_LAYOUTS = {
+    "fsdp-full": {"pytorch_model_fsdp.bin": STATE, "optimizer.bin": STATE, "scheduler.pt": STATE},
+    "fsdp-sharded": {"pytorch_model_fsdp_0/.metadata": "dcp", "optimizer_0/.metadata": "dcp",
+                     "scheduler.pt": STATE},
+    "fsdp-per-rank": {"pytorch_model_fsdp_0_rank0.bin": STATE, "optimizer_0_rank0.bin": STATE,
+                      "scheduler.pt": STATE},
+    "deepspeed-zero2": {"latest": b"global_step4", "global_step4/mp_rank_00_model_states.pt": STATE,
+                        "global_step4/bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt": STATE},
+    "deepspeed-zero3": {"latest": b"global_step4",
+                        "global_step4/zero_pp_rank_0_mp_rank_00_model_states.pt": STATE,
+                        "global_step4/zero_pp_rank_0_mp_rank_00_optim_states.pt": STATE,
+                        "scheduler.pt": STATE},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("layout", ENGINE_LAYOUTS)
+def test_engine_checkpoints_are_complete_checkpoints(tmp_path, layout):
+    folder = _engine_checkpoint(tmp_path / "checkpoint-4", ENGINE_LAYOUTS[layout])
+    assert checkpoint_problems(folder) == ""
+    assert resolve_checkpoint("last", tmp_path) == str(folder)
+
+
+@pytest.mark.parametrize(
+    "layout, damaged, problem",
+    [
+        ("fsdp-full", "optimizer.bin", "optimizer state"),
+        ("fsdp-sharded", "pytorch_model_fsdp_0/.metadata", "model weights"),
+        ("fsdp-full", "scheduler.pt", "scheduler.pt"),
+        ("deepspeed-zero2", "global_step4/mp_rank_00_model_states.pt", "model weights"),
+        ("deepspeed-zero3", "global_step4/zero_pp_rank_0_mp_rank_00_optim_states.pt",
+         "optimizer state"),
+        ("deepspeed-zero3", "scheduler.pt", "scheduler.pt"),
+    ],
+)  # fmt: skip
+def test_a_damaged_engine_checkpoint_is_named(tmp_path, layout, damaged, problem):
+    folder = _engine_checkpoint(tmp_path / "checkpoint-4", ENGINE_LAYOUTS[layout])
+    data = (folder / damaged).read_bytes()
+    (folder / damaged).write_bytes(data[: len(data) // 2])  # a kill mid-write
+    assert checkpoint_problems(folder) == f"missing or unreadable {problem}"
 
 
 def test_checkpoint_problems_name_every_missing_file(tmp_path):
