@@ -436,6 +436,16 @@ class GPTPreTrainedModel(PreTrainedModel):
             out = module.out_proj if isinstance(module, MultiHeadAttention) else module.layers[2]
             init.normal_(out.weight, mean=0.0, std=std / math.sqrt(2 * self.config.n_layers))
 
+    def save_pretrained(self, save_directory: str | Any, *args: Any, **kwargs: Any) -> None:
+        """transformers' save; `auto_map` also names `GPTModel` for `AutoModel` (transformers
+        names only the saved class's own Auto class), so the trunk of any saved head loads with
+        `AutoModel.from_pretrained(folder, trust_remote_code=True)`."""
+        if self._auto_class is not None:
+            module = type(self).__module__.rsplit(".", 1)[-1]
+            auto_map = getattr(self.config, "auto_map", None) or {}
+            self.config.auto_map = {**auto_map, "AutoModel": f"{module}.GPTModel"}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     def output_flags(
         self, output_attentions: bool | None, output_hidden_states: bool | None
     ) -> tuple[bool, bool]:
@@ -476,6 +486,7 @@ class GPTModel(GPTPreTrainedModel):
         self.tok_emb = value
 
     @can_return_tuple
+    @_renamed_cache_argument
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -620,6 +631,7 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         self.out_head = value
 
     @can_return_tuple
+    @_renamed_cache_argument
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,

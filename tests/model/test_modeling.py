@@ -171,6 +171,7 @@ def test_saved_folders_name_the_code_by_its_file_alone(classifier, tmp_path):
     classifier.save_pretrained(tmp_path)
     assert json.loads((tmp_path / "config.json").read_text())["auto_map"] == {
         "AutoConfig": "configuration.GPTConfig",
+        "AutoModel": "modeling.GPTModel",
         "AutoModelForSequenceClassification": "modeling.GPTForSequenceClassification",
     }
     code = (tmp_path / "modeling.py").read_text()
