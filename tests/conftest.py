@@ -81,3 +81,8 @@ def tokenizer(tiktoken_available: None):
     from hf_spam.data import get_tokenizer
 
     return get_tokenizer()
+
+
+# transformers' vendored common tests are a library for `model/test_modeling_common_tests.py`,
+# not tests of their own.
+collect_ignore = ["model/transformers_5_25_0"]

@@ -325,18 +325,22 @@ def padding_as_tensors(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The attention mask and position ids of any 2-D padding mask, by tensor operations alone.
 
-    The same numbers as `GPTModel`'s data-dependent path: that path reads a right-padded causal
-    batch from the start (`from_start`) as the causal triangle over positions 0..n-1, padding
-    positions included; here both readings are computed and `right_padding` picks one.
+    A right-padded row read causally from the start (`from_start`) needs no padding mask: it
+    is read as the causal triangle over positions 0..n-1, padding positions included, as when
+    the whole batch is right-padded (`GPTModel` then passes no mask at all). Each row is read
+    on its own that way, so a row's outputs, at padding positions too, do not depend on the
+    other rows of its batch.
     """
     mask = build_attention_mask(attention_mask, query_length, causal)
     positions = position_ids_from_attention_mask(attention_mask)[:, -query_length:]
     if causal and from_start:
-        right = right_padding(attention_mask)
+        real = attention_mask.bool()
+        in_order = torch.arange(real.shape[-1], device=real.device)
+        right = (real == (in_order < real.sum(-1, keepdim=True))).all(-1)  # per row
         triangle = build_attention_mask(torch.ones_like(attention_mask), query_length, causal)
-        mask = (triangle & right) | (mask & ~right)  # onnxruntime has no boolean `Where`
-        in_order = torch.arange(query_length, device=attention_mask.device)
-        positions = torch.where(right, in_order.expand_as(positions), positions)
+        row = right[:, None, None, None]
+        mask = (triangle & row) | (mask & ~row)  # onnxruntime has no boolean `Where`
+        positions = torch.where(right[:, None], in_order, positions)  # queries = keys here
     return mask, positions
 
 
@@ -436,6 +440,16 @@ class GPTPreTrainedModel(PreTrainedModel):
             out = module.out_proj if isinstance(module, MultiHeadAttention) else module.layers[2]
             init.normal_(out.weight, mean=0.0, std=std / math.sqrt(2 * self.config.n_layers))
 
+    def save_pretrained(self, save_directory: str | Any, *args: Any, **kwargs: Any) -> None:
+        """transformers' save; `auto_map` also names `GPTModel` for `AutoModel` (transformers
+        names only the saved class's own Auto class), so the trunk of any saved head loads with
+        `AutoModel.from_pretrained(folder, trust_remote_code=True)`."""
+        if self._auto_class is not None:
+            module = type(self).__module__.rsplit(".", 1)[-1]
+            auto_map = getattr(self.config, "auto_map", None) or {}
+            self.config.auto_map = {**auto_map, "AutoModel": f"{module}.GPTModel"}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     def output_flags(
         self, output_attentions: bool | None, output_hidden_states: bool | None
     ) -> tuple[bool, bool]:
@@ -476,6 +490,7 @@ class GPTModel(GPTPreTrainedModel):
         self.tok_emb = value
 
     @can_return_tuple
+    @_renamed_cache_argument
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -589,15 +604,14 @@ class GPTModel(GPTPreTrainedModel):
             # Real tokens never look right, so the causal mask alone hides right padding:
             # SDPA's fused causal kernel, and positions 0..n-1 are the real tokens' positions.
             padded = False
+        if padded:
+            return padding_as_tensors(attention_mask, num_tokens, causal, past_length == 0)
         attn_mask = None
-        if padded or (causal and past_length > 0 and num_tokens > 1):
+        if causal and past_length > 0 and num_tokens > 1:
             if attention_mask is None:
                 attention_mask = torch.ones(batch_size, total_length, device=device)
             attn_mask = build_attention_mask(attention_mask, num_tokens, causal)
-        positions = None
-        if padded:
-            positions = position_ids_from_attention_mask(attention_mask)[:, -num_tokens:]
-        return attn_mask, positions
+        return attn_mask, None
 
 
 class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
@@ -620,6 +634,7 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         self.out_head = value
 
     @can_return_tuple
+    @_renamed_cache_argument
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,

@@ -133,6 +133,24 @@ def test_scalar_only_mode_for_bootstrap():
     assert all(np.isscalar(value) for value in result.values())
 
 
+def test_scalars_configuration_suits_run_classification():
+    """`evaluate.load(path, "scalars")`: numbers only, the confusion matrix as counts, so the
+    mean of the results (transformers' `run_classification.py` `combined_score`) is defined."""
+    rng = np.random.default_rng(0)
+    predictions, references = rng.integers(0, 3, 60), rng.integers(0, 3, 60)
+    metric = evaluate.load(str(CLASSIFICATION_METRIC_PATH), "scalars", keep_in_memory=True)
+    result = metric.compute(predictions=predictions, references=references)
+    assert all(np.isscalar(value) for value in result.values())
+    matrix = sk.confusion_matrix(references, predictions, labels=[0, 1, 2])
+    counts = {key: value for key, value in result.items() if key.startswith("confusion_")}
+    assert counts == {f"confusion_{i}_{j}": matrix[i, j] for i in range(3) for j in range(3)}
+    assert result["accuracy"] == pytest.approx(sk.accuracy_score(references, predictions))
+    combined = np.mean(list(result.values())).item()  # run_classification.py's own line
+    assert combined == pytest.approx(sum(result.values()) / len(result))
+    default = evaluate.load(str(CLASSIFICATION_METRIC_PATH), keep_in_memory=True)
+    assert "confusion_matrix" in default.compute(predictions=[0, 1], references=[0, 1])
+
+
 @pytest.mark.parametrize(
     ("predictions", "references", "id2label", "message"),
     [

@@ -171,6 +171,7 @@ def test_saved_folders_name_the_code_by_its_file_alone(classifier, tmp_path):
     classifier.save_pretrained(tmp_path)
     assert json.loads((tmp_path / "config.json").read_text())["auto_map"] == {
         "AutoConfig": "configuration.GPTConfig",
+        "AutoModel": "modeling.GPTModel",
         "AutoModelForSequenceClassification": "modeling.GPTForSequenceClassification",
     }
     code = (tmp_path / "modeling.py").read_text()
@@ -391,3 +392,22 @@ def test_gradient_checkpointing_gives_the_same_gradients(case, use_reentrant):
     trainable = {name for name, param in model.named_parameters() if param.requires_grad}
     assert grads_c.keys() == grads.keys() == trainable
     torch.testing.assert_close(grads_c, grads, atol=0, rtol=0)
+
+
+def test_a_rows_states_do_not_depend_on_its_batch():
+    """Every position of a row, padding included, reads the same alone or beside rows padded
+    otherwise (a right-padded row is read by the causal triangle either way), on both paths."""
+    torch.manual_seed(0)
+    model = GPTModel(GPTConfig(**TINY)).eval()
+    ids = torch.randint(0, 50257, (3, 7))
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0, 0], [1, 0, 0, 0, 0, 1, 0], [0, 0, 1, 1, 1, 1, 1]])
+    for exportable in (False, True):
+        model.config.exportable = exportable
+        with torch.no_grad():
+            batched = model(input_ids=ids, attention_mask=mask).last_hidden_state
+            for row in range(3):
+                alone = model(input_ids=ids[row : row + 1], attention_mask=mask[row : row + 1])
+                torch.testing.assert_close(
+                    alone.last_hidden_state[0], batched[row], atol=1e-5, rtol=0
+                )
+    model.config.exportable = False

@@ -41,6 +41,11 @@ Args:
         Overrides the value given to `evaluate.load`. Turn it off for the evaluator's bootstrap
         strategy, which needs scalar results.
 
+Configurations (`evaluate.load(path, config_name)`):
+    `default`: with the confusion matrix. `scalars`: every value a number, the matrix as
+    `confusion_<true>_<predicted>` counts, for callers that average or bootstrap the results
+    (transformers' `run_classification.py --metric_name`, whose `combined_score` is their mean).
+
 Returns:
     `dict`: `accuracy`, `precision_<c>`, `recall_<c>`, `f1_<c>`, `support_<c>` for every class,
     `{precision,recall,f1}_{macro,weighted}`, and `confusion_matrix` (list of lists of int).
@@ -120,6 +125,7 @@ class ClassificationReport(evaluate.Metric):
         self.id2label = _label_names(id2label)
         self.return_confusion_matrix = confusion_matrix
         super().__init__(*args, **kwargs)
+        self.scalars_only = self.config_name == "scalars"
 
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
@@ -179,6 +185,14 @@ class ClassificationReport(evaluate.Metric):
         for metric, values in per_class.items():
             result[f"{metric}_macro"] = float(values.mean()) if num_labels else 0.0
             result[f"{metric}_weighted"] = float((values * weights).sum())
-        if with_matrix:
+        if with_matrix and self.scalars_only:
+            result.update(
+                {
+                    f"confusion_{true}_{predicted}": int(matrix[i, j])
+                    for i, true in enumerate(keys)
+                    for j, predicted in enumerate(keys)
+                }
+            )
+        elif with_matrix:
             result["confusion_matrix"] = matrix.tolist()
         return result
