@@ -203,8 +203,8 @@ def limited(tmp_path_factory, tiktoken_available):
 LIMITED_SAVES = [
     ("convert", "convert", "model.safetensors", "could not be written (File too large"),
     ("convert-old", "convert-old", "model.safetensors", "could not be written (File too large"),
-    ("evaluate", "evaluate", "confusion-matrix.png", "file too large (a file-size limit"),
-    ("evaluate-old", "evaluate-old", "confusion-matrix.png", "file too large (a file-size limit"),
+    ("evaluate", "evaluate", "roc-curve.png", "file too large (a file-size limit"),
+    ("evaluate-old", "evaluate-old", "roc-curve.png", "file too large (a file-size limit"),
     ("push", "push", "model.safetensors", "file too large (a file-size limit"),
     ("push-old", "push-old", "model.safetensors", "file too large (a file-size limit"),
     ("prepare", "prepare", ".", "could not be written (File too large)"),

@@ -176,7 +176,15 @@ def _temporary_beside(path: Path, flag: str | None) -> Iterator[Path]:
         except BaseException as err:
             with suppress(OSError):
                 os.unlink(tmp)
-            if isinstance(err, OSError) and err.filename in (None, tmp):
+            if (
+                isinstance(err, OSError)
+                and not isinstance(err, HfSpamError)
+                and err.filename
+                in (
+                    None,
+                    tmp,
+                )
+            ):
                 err.filename = str(path)  # the file the user asked for, not the temporary one
             raise
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import DataError
+from ..errors import DataError, HfSpamError
 from ..files import atomic_file, csv_reader, full_disk_error, json_object_line
 
 __all__ = [
@@ -204,6 +204,8 @@ def write_predictions(
                     handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             else:
                 _write_csv(handle, records, with_reference=references is not None)
+    except HfSpamError:  # raised by the predictions themselves (a model check): as it is
+        raise
     except OSError as err:  # a full disk or a file-size limit: name the file the user asked for
         raise OSError(err.errno, err.strerror or str(err), str(path)) from err
     return path

@@ -65,6 +65,8 @@ def check_onnx_folder(folder: str | os.PathLike) -> Path:
 class OnnxClassifier:
     """An onnxruntime session over `model.onnx`, called as `classify_bulk` calls a model."""
 
+    training = False  # what the bulk path asks of a torch model before eval()
+
     def __init__(self, folder: Path, config: Any, provider: str = "CPUExecutionProvider"):
         import torch
 
