@@ -110,15 +110,13 @@ def test_train_into_a_folder_another_process_writes_is_refused_at_once(spam_csv,
     out = tmp_path / "run"
     holder = hold_lock(out, "--output_dir")
     try:
-        started = time.monotonic()
         result = _run(_train_args(spam_csv, out))
-        seconds = time.monotonic() - started
     finally:
         holder.kill()
         holder.wait()
     _assert_busy(result, "--output_dir", out, holder.pid)
     assert "Trainable parameters" not in result.stdout  # refused before the model was built
-    assert not out.exists() and seconds < 120
+    assert not out.exists()
 
 
 def test_two_trains_into_one_folder_end_with_one_model_and_one_refusal(spam_csv, tmp_path):
